@@ -1,0 +1,81 @@
+#include "graph/op.h"
+
+#include <mutex>
+#include <sstream>
+
+namespace dagrad {
+namespace ops {
+void register_all_ops(OpRegistry& registry);
+}
+
+const TensorType& InferContext::input(int i) const {
+  if (i < 0 || i >= num_inputs()) fail("needs input ", i, " but has ", num_inputs(), " inputs");
+  return inputs_[i];
+}
+
+std::string InferContext::where() const { return "op '" + op_ + "' node '" + node_ + "'"; }
+
+std::string InferContext::describe_inputs() const {
+  std::string s = "(";
+  for (std::size_t i = 0; i < inputs_.size(); ++i) s += (i ? ", " : "") + to_string(inputs_[i]);
+  return s + ")";
+}
+
+void InferContext::expect_rank(int i, int rank) const {
+  if (static_cast<int>(shape(i).size()) != rank)
+    fail("input ", i, " must have rank ", rank, ", got shape ", to_string(shape(i)));
+}
+void InferContext::expect_float(int i) const {
+  if (!is_float(dtype(i))) fail("input ", i, " must be f32 or f64, got ", dtype_name(dtype(i)));
+}
+void InferContext::expect_dtype(int i, DType dtype) const {
+  if (this->dtype(i) != dtype) fail("input ", i, " must be ", dtype_name(dtype), ", got ", dtype_name(this->dtype(i)));
+}
+void InferContext::expect_same_dtype(int i, int j) const {
+  if (dtype(i) != dtype(j))
+    fail("inputs ", i, " and ", j, " must have the same dtype, got ", dtype_name(dtype(i)), " and ", dtype_name(dtype(j)));
+}
+void InferContext::expect_same_shape(int i, int j) const {
+  if (shape(i) != shape(j))
+    fail("inputs ", i, " and ", j, " must have the same shape, got ", to_string(shape(i)), " and ", to_string(shape(j)));
+}
+
+int OpDef::min_inputs() const {
+  int n = 0;
+  for (const auto& name : inputs)
+    if (name.empty() || name.back() != '?') ++n;
+  return n;
+}
+
+void OpRegistry::add(OpDef def) {
+  if (ops_.count(def.name)) fail("op '", def.name, "' is registered twice");
+  std::string name = def.name;
+  ops_.emplace(name, std::make_unique<OpDef>(std::move(def)));
+}
+
+const OpDef* OpRegistry::find(const std::string& name) const {
+  auto it = ops_.find(name);
+  return it == ops_.end() ? nullptr : it->second.get();
+}
+
+const OpDef& OpRegistry::at(const std::string& name) const {
+  if (const OpDef* def = find(name)) return *def;
+  fail("unknown op '", name, "' (run 'dagrad ops' for the list)");
+}
+
+std::vector<const OpDef*> OpRegistry::all() const {
+  std::vector<const OpDef*> list;
+  for (const auto& [name, def] : ops_) list.push_back(def.get());
+  return list;
+}
+
+const OpRegistry& op_registry() {
+  static const OpRegistry registry = [] {
+    OpRegistry r;
+    ops::register_all_ops(r);
+    return r;
+  }();
+  return registry;
+}
+
+}  // namespace dagrad

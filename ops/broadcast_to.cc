@@ -1,0 +1,48 @@
+// broadcast_to: repeats x along dims of size 1 (and new leading dims) to reach `shape`.
+// Gradient: sum_to(dy, x.shape).
+#include "graph/op.h"
+#include "ops/kernels/broadcast.h"
+#include "ops/kernels/parallel.h"
+#include "ops/ops.h"
+
+namespace dagrad::ops {
+namespace {
+struct BroadcastToAttrs {
+  std::vector<std::int64_t> shape;
+  template <class V> void fields(V& v) { v.required("shape", shape); }
+};
+}  // namespace
+
+Value broadcast_to(Value x, Shape shape) {
+  return x.graph().add_node("broadcast_to", {x}, write_attrs(BroadcastToAttrs{std::move(shape)}))[0];
+}
+
+void register_broadcast_to(OpRegistry& registry) {
+  registry.add(define_op<BroadcastToAttrs>({
+      .name = "broadcast_to",
+      .doc = "Broadcasts x to `shape` (numpy rules).",
+      .inputs = {"x"},
+      .examples = {{.label = "rows", .attrs = {{"shape", std::vector<std::int64_t>{4, 5}}}, .inputs = {{.shape = {5}}}},
+                   {.label = "middle", .attrs = {{"shape", std::vector<std::int64_t>{2, 3, 4}}}, .inputs = {{.shape = {3, 1}}}}},
+      .infer = [](const BroadcastToAttrs& a, InferContext& c) {
+        c.expect_float(0);
+        element_count(a.shape);
+        if (!kernels::broadcasts_to(c.shape(0), a.shape))
+          c.fail("input shape ", to_string(c.shape(0)), " does not broadcast to ", to_string(a.shape));
+        return std::vector{TensorType{c.dtype(0), a.shape}};
+      },
+      .forward = [](const BroadcastToAttrs&, KernelContext& k) {
+        dispatch_float(k.input(0).dtype(), [&]<class T>() {
+          std::vector<std::int64_t> offsets = kernels::broadcast_offsets(k.input(0).shape(), k.output(0).shape());
+          const T* x = k.input(0).data<T>().data();
+          T* y = k.output(0).data<T>().data();
+          kernels::parallel_chunks(k.output(0).numel(), kernels::kElementwiseGrain, [&](std::int64_t s, std::int64_t e) {
+            for (std::int64_t i = s; i < e; ++i) y[i] = x[offsets[i]];
+          });
+        });
+      },
+      .grad = [](const BroadcastToAttrs&, GradContext& g) { return std::vector{sum_to(g.dy(), g.shape(0))}; },
+  }));
+}
+
+}  // namespace dagrad::ops

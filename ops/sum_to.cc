@@ -1,0 +1,49 @@
+// sum_to: sums x over the dims along which `shape` was broadcast to x's shape (the adjoint of
+// broadcast_to). Gradient: broadcast_to(dy, x.shape).
+#include "graph/op.h"
+#include "ops/kernels/broadcast.h"
+#include "ops/ops.h"
+
+namespace dagrad::ops {
+namespace {
+struct SumToAttrs {
+  std::vector<std::int64_t> shape;
+  template <class V> void fields(V& v) { v.required("shape", shape); }
+};
+}  // namespace
+
+Value sum_to(Value x, Shape shape) {
+  return x.graph().add_node("sum_to", {x}, write_attrs(SumToAttrs{std::move(shape)}))[0];
+}
+
+void register_sum_to(OpRegistry& registry) {
+  registry.add(define_op<SumToAttrs>({
+      .name = "sum_to",
+      .doc = "Sums x down to `shape`, which must broadcast to x's shape.",
+      .inputs = {"x"},
+      .examples = {{.label = "bias", .attrs = {{"shape", std::vector<std::int64_t>{5}}}, .inputs = {{.shape = {4, 5}}}},
+                   {.label = "keep_ones", .attrs = {{"shape", std::vector<std::int64_t>{3, 1}}}, .inputs = {{.shape = {2, 3, 4}}}}},
+      .infer = [](const SumToAttrs& a, InferContext& c) {
+        c.expect_float(0);
+        element_count(a.shape);
+        if (!kernels::broadcasts_to(a.shape, c.shape(0)) || a.shape.size() > c.shape(0).size())
+          c.fail("shape ", to_string(a.shape), " does not broadcast to the input shape ", to_string(c.shape(0)));
+        return std::vector{TensorType{c.dtype(0), a.shape}};
+      },
+      .forward = [](const SumToAttrs&, KernelContext& k) {
+        dispatch_float(k.input(0).dtype(), [&]<class T>() {
+          const Tensor& tx = k.input(0);
+          Tensor& ty = k.output(0);
+          std::vector<std::int64_t> offsets = kernels::broadcast_offsets(ty.shape(), tx.shape());
+          const T* x = tx.data<T>().data();
+          T* y = ty.data<T>().data();
+          std::fill(y, y + ty.numel(), T(0));
+          // Sequential in x's order: a fixed summation order, whatever the thread count.
+          for (std::int64_t i = 0; i < tx.numel(); ++i) y[offsets[i]] += x[i];
+        });
+      },
+      .grad = [](const SumToAttrs&, GradContext& g) { return std::vector{broadcast_to(g.dy(), g.shape(0))}; },
+  }));
+}
+
+}  // namespace dagrad::ops

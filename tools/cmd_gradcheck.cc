@@ -1,0 +1,39 @@
+// dagrad gradcheck: float64 central-difference checks of every op's gradient rule (or one op's).
+#include <cstdio>
+#include <iostream>
+
+#include "autodiff/gradcheck.h"
+#include "tools/cli.h"
+
+namespace dagrad::cli {
+
+int run_gradcheck(const std::vector<std::string>& args) {
+  po::options_description options("options");
+  options.add_options()("op", po::value<std::string>(), "check only this op")(
+      "seed", po::value<std::uint64_t>()->default_value(1), "seed of the random inputs and cotangents");
+  po::variables_map vm;
+  if (!parse("gradcheck", "[--op NAME] [--seed N]", options, {}, args, vm)) return kExitOk;
+  std::uint64_t seed = vm["seed"].as<std::uint64_t>();
+  std::vector<const OpDef*> defs;
+  if (vm.count("op")) defs.push_back(&op_registry().at(vm["op"].as<std::string>()));
+  else defs = op_registry().all();
+
+  int failures = 0, checked = 0;
+  double worst_rel = 0;
+  std::printf("%-44s %14s %14s  %s\n", "op/example", "max_abs_err", "max_rel_err", "pass");
+  for (const OpDef* def : defs) {
+    if (!def->differentiable()) continue;
+    for (const OpExample& example : def->examples) {
+      autodiff::CheckResult r = autodiff::check_op_gradient(*def, example, seed);
+      ++checked;
+      failures += !r.passed;
+      worst_rel = std::max(worst_rel, r.max_rel_error);
+      std::printf("%-44s %14.3e %14.3e  %s\n", r.name.c_str(), r.max_abs_error, r.max_rel_error, r.passed ? "ok" : "FAIL");
+      if (!r.passed) std::printf("    %s\n", r.detail.c_str());
+    }
+  }
+  std::printf("%d checks, %d failed, worst relative error %.3e\n", checked, failures, worst_rel);
+  return failures ? kExitFailure : kExitOk;
+}
+
+}  // namespace dagrad::cli
