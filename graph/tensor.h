@@ -2,6 +2,7 @@
 // Dense row-major tensors of float32, float64 and int64 (labels), with checked element counts.
 #include <cstddef>
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <span>
 #include <string>
@@ -75,6 +76,9 @@ class Tensor {
 };
 
 bool bitwise_equal(const Tensor& a, const Tensor& b);
+
+// Named tensors: a model's parameters, its state, or the feeds of a run.
+using TensorMap = std::map<std::string, Tensor>;
 
 // Calls f.template operator()<T>() with T = float or double; throws for other dtypes.
 template <class F> decltype(auto) dispatch_float(DType dtype, F&& f) {

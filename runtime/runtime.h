@@ -20,7 +20,7 @@ struct Options {
 };
 
 // Tensors handed to a run, by value name. Parameters and state are usually a model's TensorMap.
-using TensorMap = std::map<std::string, Tensor>;
+using TensorMap = dagrad::TensorMap;
 using Feeds = std::unordered_map<std::string, const Tensor*>;
 Feeds feeds_from(std::initializer_list<const TensorMap*> maps);
 
