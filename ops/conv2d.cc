@@ -1,0 +1,70 @@
+// conv2d: y[n,f] = sum_c x[n,c] (*) w[f,c] + bias[f], a cross-correlation as in PyTorch, on NCHW
+// tensors with stride and zero padding. The gradient is again a pair of convolutions
+// (conv2d_grad_input, conv2d_grad_filter) plus a reduction of dy for the bias.
+#include "graph/op.h"
+#include "ops/kernels/conv.h"
+#include "ops/ops.h"
+
+namespace dagrad::ops {
+namespace {
+struct Conv2dAttrs {
+  Int2 stride{1, 1};
+  Int2 pad{0, 0};
+  template <class V> void fields(V& v) {
+    v("stride", stride);
+    v("pad", pad);
+  }
+};
+
+AttrMap conv2d_attrs(Int2 stride, Int2 pad) { return write_attrs(Conv2dAttrs{stride, pad}); }
+}  // namespace
+
+Value conv2d(Value x, Value w, Value bias, Int2 stride, Int2 pad) {
+  std::vector<Value> inputs = {x, w};
+  if (bias) inputs.push_back(bias);
+  return x.graph().add_node("conv2d", inputs, conv2d_attrs(stride, pad))[0];
+}
+
+void register_conv2d(OpRegistry& registry) {
+  using Ints = std::vector<std::int64_t>;
+  registry.add(define_op<Conv2dAttrs>({
+      .name = "conv2d",
+      .doc = "2-D cross-correlation of x [N,C,H,W] with filters w [F,C,KH,KW] plus an optional bias [F]; "
+             "output [N,F,(H+2*pad-KH)/stride+1,(W+2*pad-KW)/stride+1].",
+      .inputs = {"x", "w", "bias?"},
+      .examples = {{.label = "3x3_pad1_bias", .attrs = {{"pad", Ints{1, 1}}},
+                    .inputs = {{.shape = {2, 3, 5, 5}}, {.shape = {4, 3, 3, 3}}, {.shape = {4}}}},
+                   {.label = "stride2", .attrs = {{"stride", Ints{2, 2}}},
+                    .inputs = {{.shape = {2, 2, 6, 5}}, {.shape = {3, 2, 2, 3}}}},
+                   {.label = "1x1", .inputs = {{.shape = {2, 3, 4, 4}}, {.shape = {5, 3, 1, 1}}, {.shape = {5}}}}},
+      .infer = [](const Conv2dAttrs& a, InferContext& c) {
+        c.expect_float(0);
+        c.expect_same_dtype(0, 1);
+        kernels::ConvGeometry g = kernels::conv_geometry(c, c.shape(0), c.shape(1), a.stride, a.pad);
+        if (c.num_inputs() == 3) {
+          c.expect_same_dtype(0, 2);
+          if (c.shape(2) != Shape{g.f})
+            c.fail("bias must have shape [", g.f, "] (one value per filter of ", to_string(c.shape(1)), "), got ",
+                   to_string(c.shape(2)));
+        }
+        return std::vector{TensorType{c.dtype(0), kernels::conv_output_shape(g, 2)}};
+      },
+      .forward = [](const Conv2dAttrs& a, KernelContext& k) {
+        kernels::ConvGeometry g = kernels::conv_geometry(k.input(0).shape(), k.input(1).shape(), a.stride, a.pad);
+        dispatch_float(k.input(0).dtype(), [&]<class T>() {
+          const T* bias = k.num_inputs() == 3 ? k.input(2).data<T>().data() : nullptr;
+          kernels::conv_forward<T>(g, k.input(0).data<T>().data(), k.input(1).data<T>().data(), bias,
+                                   k.output(0).data<T>().data());
+        });
+      },
+      .grad = [](const Conv2dAttrs& a, GradContext& g) {
+        std::vector<Value> grads(g.num_inputs());
+        if (g.needs(0)) grads[0] = conv2d_grad_input(g.dy(), g.input(1), g.shape(0), a.stride, a.pad);
+        if (g.needs(1)) grads[1] = conv2d_grad_filter(g.input(0), g.dy(), g.shape(1), a.stride, a.pad);
+        if (g.num_inputs() == 3 && g.needs(2)) grads[2] = reduce_sum(g.dy(), {0, 2, 3});
+        return grads;
+      },
+  }));
+}
+
+}  // namespace dagrad::ops

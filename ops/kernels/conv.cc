@@ -1,0 +1,224 @@
+#include "ops/kernels/conv.h"
+
+#include <algorithm>
+#include <limits>
+#include <string>
+#include <vector>
+
+#include "ops/kernels/gemm.h"
+#include "ops/kernels/parallel.h"
+
+namespace dagrad::kernels {
+namespace {
+
+std::string joined(std::span<const std::int64_t> dims, const char* separator) {
+  std::string s;
+  for (std::size_t i = 0; i < dims.size(); ++i) s += (i ? separator : "") + std::to_string(dims[i]);
+  return s;
+}
+std::string bracketed(std::span<const std::int64_t> dims) { return "[" + joined(dims, ",") + "]"; }
+
+// Rows (c, i, j) and columns (oy, ox) of the im2col matrix of one image: the input value under
+// kernel tap (i, j) of output pixel (oy, ox), or 0 in the padding.
+template <class T> void im2col(const ConvGeometry& g, const T* x, T* col) {
+  const std::int64_t pixels = g.out_pixels();
+  for (std::int64_t c = 0; c < g.c; ++c)
+    for (std::int64_t i = 0; i < g.kh; ++i)
+      for (std::int64_t j = 0; j < g.kw; ++j) {
+        T* row = col + ((c * g.kh + i) * g.kw + j) * pixels;
+        for (std::int64_t oy = 0; oy < g.oh; ++oy) {
+          const std::int64_t iy = oy * g.sh - g.ph + i;
+          T* out = row + oy * g.ow;
+          if (iy < 0 || iy >= g.h) {
+            std::fill(out, out + g.ow, T(0));
+            continue;
+          }
+          const T* in = x + (c * g.h + iy) * g.w;
+          for (std::int64_t ox = 0; ox < g.ow; ++ox) {
+            const std::int64_t ix = ox * g.sw - g.pw + j;
+            out[ox] = ix >= 0 && ix < g.w ? in[ix] : T(0);
+          }
+        }
+      }
+}
+
+// The adjoint of im2col: adds every column entry back onto the input pixel it was read from.
+template <class T> void col2im(const ConvGeometry& g, const T* col, T* x) {
+  const std::int64_t pixels = g.out_pixels();
+  std::fill(x, x + g.c * g.h * g.w, T(0));
+  for (std::int64_t c = 0; c < g.c; ++c)
+    for (std::int64_t i = 0; i < g.kh; ++i)
+      for (std::int64_t j = 0; j < g.kw; ++j) {
+        const T* row = col + ((c * g.kh + i) * g.kw + j) * pixels;
+        for (std::int64_t oy = 0; oy < g.oh; ++oy) {
+          const std::int64_t iy = oy * g.sh - g.ph + i;
+          if (iy < 0 || iy >= g.h) continue;
+          T* out = x + (c * g.h + iy) * g.w;
+          for (std::int64_t ox = 0; ox < g.ow; ++ox) {
+            const std::int64_t ix = ox * g.sw - g.pw + j;
+            if (ix >= 0 && ix < g.w) out[ix] += row[oy * g.ow + ox];
+          }
+        }
+      }
+}
+
+// Filter gradients of image groups are summed in group order; the grouping depends only on the
+// shapes. Partial buffers are capped so that wide layers fall back to fewer groups.
+constexpr std::int64_t kMaxFilterGroups = 8;
+constexpr std::int64_t kMaxPartialElements = std::int64_t{1} << 24;
+
+}  // namespace
+
+ConvGeometry conv_geometry(const InferContext& c, const Shape& x, const Shape& w, std::span<const std::int64_t> stride,
+                           std::span<const std::int64_t> pad) {
+  const std::size_t spatial = stride.size();
+  const std::size_t rank = spatial + 2;
+  const char* x_layout = spatial == 1 ? "[N,C,L]" : "[N,C,H,W]";
+  const char* w_layout = spatial == 1 ? "[F,C,K]" : "[F,C,KH,KW]";
+  if (x.size() != rank)
+    c.fail("x must have rank ", rank, " ", x_layout, ", got shape ", to_string(x), " of rank ", x.size());
+  if (w.size() != rank)
+    c.fail("filter must have rank ", rank, " ", w_layout, ", got shape ", to_string(w), " of rank ", w.size());
+  for (std::int64_t d : x)
+    if (d < 0) c.fail("x shape ", to_string(x), " has a negative dim");
+  for (std::int64_t d : w)
+    if (d < 0) c.fail("filter shape ", to_string(w), " has a negative dim");
+  if (x[1] != w[1])
+    c.fail("x ", to_string(x), " has ", x[1], " channels but the filter ", to_string(w), " expects ", w[1], " channels");
+  for (std::size_t i = 0; i < spatial; ++i) {
+    if (stride[i] <= 0) c.fail("stride must be positive, got ", bracketed(stride));
+    if (pad[i] < 0) c.fail("pad must be non-negative, got ", bracketed(pad));
+    if (w[2 + i] < 1) c.fail("filter ", to_string(w), " has an empty kernel");
+  }
+  std::vector<std::int64_t> input(x.begin() + 2, x.end()), kernel(w.begin() + 2, w.end()), padded(spatial);
+  for (std::size_t i = 0; i < spatial; ++i) {
+    if (pad[i] > (std::numeric_limits<std::int64_t>::max() - input[i]) / 2)
+      c.fail("pad ", bracketed(pad), " is too large");
+    padded[i] = input[i] + 2 * pad[i];
+  }
+  for (std::size_t i = 0; i < spatial; ++i)
+    if (kernel[i] > padded[i])
+      c.fail("kernel ", joined(kernel, "x"), " of filter ", to_string(w), " is larger than the padded input ",
+             joined(padded, "x"), " (input ", joined(input, "x"), " of x ", to_string(x), ", pad ", bracketed(pad), ")");
+
+  ConvGeometry g = conv_geometry(x, w, stride, pad);
+  Shape out = conv_output_shape(g, static_cast<int>(spatial));
+  try {
+    element_count(out);
+    element_count({g.c, g.kh, g.kw, g.oh, g.ow});  // the im2col buffer of one image
+  } catch (const Error& e) {
+    c.fail("the convolution is too large: ", e.what());
+  }
+  return g;
+}
+
+ConvGeometry conv_geometry(const Shape& x, const Shape& w, std::span<const std::int64_t> stride,
+                           std::span<const std::int64_t> pad) {
+  ConvGeometry g;
+  g.n = x[0];
+  g.c = x[1];
+  g.f = w[0];
+  g.w = x.back();
+  g.kw = w.back();
+  g.sw = stride.back();
+  g.pw = pad.back();
+  g.ow = (g.w + 2 * g.pw - g.kw) / g.sw + 1;
+  if (stride.size() == 2) {
+    g.h = x[2];
+    g.kh = w[2];
+    g.sh = stride[0];
+    g.ph = pad[0];
+    g.oh = (g.h + 2 * g.ph - g.kh) / g.sh + 1;
+  }
+  return g;
+}
+
+Shape conv_output_shape(const ConvGeometry& g, int spatial_dims) {
+  if (spatial_dims == 1) return {g.n, g.f, g.ow};
+  return {g.n, g.f, g.oh, g.ow};
+}
+
+template <class T> void conv_forward(const ConvGeometry& g, const T* x, const T* w, const T* bias, T* y) {
+  const std::int64_t patch = g.patch_size(), pixels = g.out_pixels();
+  parallel_chunks(g.n, 1, [&](std::int64_t begin, std::int64_t end) {
+    std::vector<T> col(g.pointwise() ? 0 : patch * pixels);
+    for (std::int64_t image = begin; image < end; ++image) {
+      const T* xn = x + image * g.c * g.h * g.w;
+      T* yn = y + image * g.f * pixels;
+      const T* cols = xn;
+      if (!g.pointwise()) {
+        im2col(g, xn, col.data());
+        cols = col.data();
+      }
+      gemm<T>(false, false, g.f, pixels, patch, T(1), w, patch, cols, pixels, T(0), yn, pixels);
+      if (bias)
+        for (std::int64_t f = 0; f < g.f; ++f)
+          for (std::int64_t p = 0; p < pixels; ++p) yn[f * pixels + p] += bias[f];
+    }
+  });
+}
+
+template <class T> void conv_backward_input(const ConvGeometry& g, const T* dy, const T* w, T* dx) {
+  const std::int64_t patch = g.patch_size(), pixels = g.out_pixels();
+  parallel_chunks(g.n, 1, [&](std::int64_t begin, std::int64_t end) {
+    std::vector<T> col(g.pointwise() ? 0 : patch * pixels);
+    for (std::int64_t image = begin; image < end; ++image) {
+      const T* dyn = dy + image * g.f * pixels;
+      T* dxn = dx + image * g.c * g.h * g.w;
+      // The column gradient w^T dy; for a pointwise convolution it is dx itself.
+      T* cols = g.pointwise() ? dxn : col.data();
+      gemm<T>(true, false, patch, pixels, g.f, T(1), w, patch, dyn, pixels, T(0), cols, pixels);
+      if (!g.pointwise()) col2im(g, cols, dxn);
+    }
+  });
+}
+
+template <class T> void conv_backward_filter(const ConvGeometry& g, const T* x, const T* dy, T* dw) {
+  const std::int64_t patch = g.patch_size(), pixels = g.out_pixels();
+  const std::int64_t dw_size = g.f * patch;
+  if (g.n == 0 || dw_size == 0) {
+    std::fill(dw, dw + dw_size, T(0));
+    return;
+  }
+  std::int64_t groups = std::min(g.n, kMaxFilterGroups);
+  while (groups > 1 && groups * dw_size > kMaxPartialElements) --groups;
+  const std::int64_t per_group = (g.n + groups - 1) / groups;
+  groups = (g.n + per_group - 1) / per_group;
+  std::vector<T> partial(groups > 1 ? groups * dw_size : 0);
+
+  parallel_chunks(groups, 1, [&](std::int64_t begin, std::int64_t end) {
+    std::vector<T> col(g.pointwise() ? 0 : patch * pixels);
+    for (std::int64_t group = begin; group < end; ++group) {
+      T* out = groups == 1 ? dw : partial.data() + group * dw_size;
+      const std::int64_t first = group * per_group, last = std::min(g.n, first + per_group);
+      for (std::int64_t image = first; image < last; ++image) {
+        const T* xn = x + image * g.c * g.h * g.w;
+        const T* cols = xn;
+        if (!g.pointwise()) {
+          im2col(g, xn, col.data());
+          cols = col.data();
+        }
+        gemm<T>(false, true, g.f, patch, pixels, T(1), dy + image * g.f * pixels, pixels, cols, pixels,
+                image == first ? T(0) : T(1), out, patch);
+      }
+    }
+  });
+  if (groups == 1) return;
+  parallel_chunks(dw_size, kElementwiseGrain, [&](std::int64_t begin, std::int64_t end) {
+    for (std::int64_t i = begin; i < end; ++i) {
+      T sum = partial[i];
+      for (std::int64_t group = 1; group < groups; ++group) sum += partial[group * dw_size + i];
+      dw[i] = sum;
+    }
+  });
+}
+
+#define DAGRAD_INSTANTIATE_CONV(T)                                                                \
+  template void conv_forward<T>(const ConvGeometry&, const T*, const T*, const T*, T*);           \
+  template void conv_backward_input<T>(const ConvGeometry&, const T*, const T*, T*);              \
+  template void conv_backward_filter<T>(const ConvGeometry&, const T*, const T*, T*);
+DAGRAD_INSTANTIATE_CONV(float)
+DAGRAD_INSTANTIATE_CONV(double)
+#undef DAGRAD_INSTANTIATE_CONV
+
+}  // namespace dagrad::kernels

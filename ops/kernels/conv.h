@@ -1,0 +1,43 @@
+#pragma once
+// Convolution kernels shared by conv2d, conv1d and their backward ops: im2col + GEMM, one batch
+// image per parallel chunk. A 1-D convolution is the 2-D one with H = KH = 1.
+#include <cstdint>
+#include <span>
+
+#include "graph/op.h"
+
+namespace dagrad::kernels {
+
+struct ConvGeometry {
+  std::int64_t n = 0, c = 0, h = 1, w = 0;  // input [N,C,H,W]
+  std::int64_t f = 0, kh = 1, kw = 0;       // filter [F,C,KH,KW]
+  std::int64_t sh = 1, sw = 1, ph = 0, pw = 0;
+  std::int64_t oh = 1, ow = 0;              // output [N,F,OH,OW]
+
+  std::int64_t patch_size() const { return c * kh * kw; }  // rows of the im2col matrix
+  std::int64_t out_pixels() const { return oh * ow; }      // its columns
+  // A 1x1, stride-1, unpadded convolution reads x itself as its im2col matrix.
+  bool pointwise() const { return kh == 1 && kw == 1 && sh == 1 && sw == 1 && ph == 0 && pw == 0; }
+};
+
+// Validates a convolution of x [N,C,spatial...] by a filter [F,C,kernel...] with one (conv1d) or two
+// (conv2d) spatial dims, as many as stride.size(), and returns its geometry. Failures go through
+// c.fail and name the offending dims. The shapes may come from attributes (the backward ops).
+ConvGeometry conv_geometry(const InferContext& c, const Shape& x, const Shape& w, std::span<const std::int64_t> stride,
+                           std::span<const std::int64_t> pad);
+
+// The geometry of shapes that conv_geometry already accepted (kernels, after shape inference).
+ConvGeometry conv_geometry(const Shape& x, const Shape& w, std::span<const std::int64_t> stride,
+                           std::span<const std::int64_t> pad);
+
+// The output shape [N,F,OH,OW], or [N,F,OW] for one spatial dim.
+Shape conv_output_shape(const ConvGeometry& g, int spatial_dims);
+
+// y = x (*) w (+ bias per filter when bias is not null).
+template <class T> void conv_forward(const ConvGeometry& g, const T* x, const T* w, const T* bias, T* y);
+// dx = the adjoint of the convolution in x, applied to dy.
+template <class T> void conv_backward_input(const ConvGeometry& g, const T* dy, const T* w, T* dx);
+// dw = sum over images of dy_n * im2col(x_n)^T, summed in a fixed order whatever the thread count.
+template <class T> void conv_backward_filter(const ConvGeometry& g, const T* x, const T* dy, T* dw);
+
+}  // namespace dagrad::kernels
