@@ -1,0 +1,150 @@
+// batch_norm: y = gamma * (x - mean) * invstd + beta per channel of [N,C] or [N,C,H,W] inputs.
+// Training normalizes with the batch statistics (biased variance) and updates the running ones
+// PyTorch-style with the unbiased variance; inference uses the running statistics. Running
+// statistics are not differentiable. Gradient: batch_norm_grad for y, plus the (rarely used)
+// contributions of the statistics outputs, so that every float output is differentiated exactly.
+#include <cmath>
+
+#include "graph/op.h"
+#include "ops/kernels/channels.h"
+#include "ops/kernels/parallel.h"
+#include "ops/ops.h"
+
+namespace dagrad::ops {
+namespace {
+struct BatchNormAttrs {
+  bool training = true;
+  double momentum = 0.1;
+  double eps = 1e-5;
+  template <class V> void fields(V& v) {
+    v("training", training);
+    v("momentum", momentum);
+    v("eps", eps);
+  }
+};
+
+// A [C] vector viewed so that it broadcasts along the channel axis of a tensor of rank `rank`.
+Value channel_view(Value v, int rank) { return rank == 2 ? v : reshape(v, {v.dim(0), 1, 1}); }
+
+// d/dx of <mean, dmean> + <invstd, dinvstd> + <running_mean', drm> + <running_var', drv> in training:
+// each is a per-channel constant plus a per-channel multiple of (x - mean).
+Value statistics_gradient(const BatchNormAttrs& a, GradContext& g) {
+  Value x = g.input(0), mean = g.output(1), invstd = g.output(2);
+  const double m = static_cast<double>(kernels::channel_layout(x.shape()).per_channel());
+  Value constant, slope;
+  auto accumulate = [](Value& total, Value term) { total = total.valid() ? add(total, term) : term; };
+  if (g.dy(1).valid()) accumulate(constant, scale(g.dy(1), 1.0 / m));
+  if (g.dy(3).valid()) accumulate(constant, scale(g.dy(3), a.momentum / m));
+  // d invstd / dx = -invstd^3 (x - mean) / M.
+  if (g.dy(2).valid()) accumulate(slope, scale(mul(g.dy(2), mul(invstd, mul(invstd, invstd))), -1.0 / m));
+  // d (m * var * M/(M-1)) / dx = 2 m (x - mean) / (M - 1).
+  if (g.dy(4).valid()) accumulate(slope, scale(g.dy(4), 2.0 * a.momentum / (m - 1.0)));
+  Value dx;
+  if (slope.valid()) dx = mul(add(x, channel_view(scale(mean, -1.0), x.rank())), channel_view(slope, x.rank()));
+  if (constant.valid())
+    dx = dx.valid() ? add(dx, channel_view(constant, x.rank())) : broadcast_to(channel_view(constant, x.rank()), x.shape());
+  return dx;
+}
+
+template <class T> void forward(const BatchNormAttrs& a, KernelContext& k) {
+  const kernels::ChannelLayout l = kernels::channel_layout(k.input(0).shape());
+  const T* x = k.input(0).data<T>().data();
+  const T* gamma = k.input(1).data<T>().data();
+  const T* beta = k.input(2).data<T>().data();
+  const T* running_mean = k.input(3).data<T>().data();
+  const T* running_var = k.input(4).data<T>().data();
+  T* y = k.output(0).data<T>().data();
+  T* mean_out = k.output(1).data<T>().data();
+  T* invstd_out = k.output(2).data<T>().data();
+  T* running_mean_out = k.output(3).data<T>().data();
+  T* running_var_out = k.output(4).data<T>().data();
+  const double count = static_cast<double>(l.per_channel());
+  const double momentum = a.momentum;
+  // Parallel over channels, sequential within one: each channel's sums have a fixed order.
+  const std::int64_t grain = std::max<std::int64_t>(1, kernels::kElementwiseGrain / std::max<std::int64_t>(1, l.per_channel()));
+  kernels::parallel_chunks(l.channels, grain, [&](std::int64_t begin, std::int64_t end) {
+    for (std::int64_t c = begin; c < end; ++c) {
+      double mean, invstd;
+      if (a.training) {
+        double sum = 0;
+        for (std::int64_t n = 0; n < l.batch; ++n)
+          for (std::int64_t s = 0; s < l.inner; ++s) sum += x[l.offset(n, c) + s];
+        mean = sum / count;
+        double squares = 0;
+        for (std::int64_t n = 0; n < l.batch; ++n)
+          for (std::int64_t s = 0; s < l.inner; ++s) {
+            const double d = x[l.offset(n, c) + s] - mean;
+            squares += d * d;
+          }
+        const double var = squares / count;
+        invstd = 1.0 / std::sqrt(var + a.eps);
+        running_mean_out[c] = static_cast<T>((1 - momentum) * running_mean[c] + momentum * mean);
+        running_var_out[c] = static_cast<T>((1 - momentum) * running_var[c] + momentum * var * count / (count - 1));
+      } else {
+        mean = running_mean[c];
+        invstd = 1.0 / std::sqrt(static_cast<double>(running_var[c]) + a.eps);
+        running_mean_out[c] = running_mean[c];
+        running_var_out[c] = running_var[c];
+      }
+      mean_out[c] = static_cast<T>(mean);
+      invstd_out[c] = static_cast<T>(invstd);
+      const double scale = gamma[c] * invstd;
+      const double shift = beta[c] - mean * scale;
+      for (std::int64_t n = 0; n < l.batch; ++n)
+        for (std::int64_t s = 0; s < l.inner; ++s) {
+          const std::int64_t i = l.offset(n, c) + s;
+          y[i] = static_cast<T>(x[i] * scale + shift);
+        }
+    }
+  });
+}
+}  // namespace
+
+BatchNormOutputs batch_norm(Value x, Value gamma, Value beta, Value running_mean, Value running_var, bool training,
+                            double momentum, double eps) {
+  std::vector<Value> out = x.graph().add_node("batch_norm", {x, gamma, beta, running_mean, running_var},
+                                              write_attrs(BatchNormAttrs{training, momentum, eps}));
+  return {out[0], out[1], out[2], out[3], out[4]};
+}
+
+void register_batch_norm(OpRegistry& registry) {
+  const ExampleInput positive_var{.shape = {3}, .low = 0.5, .high = 1.5};
+  registry.add(define_op<BatchNormAttrs>({
+      .name = "batch_norm",
+      .doc = "Batch normalization over N (and H, W) per channel, with running statistics.",
+      .inputs = {"x", "gamma", "beta", "running_mean", "running_var"},
+      .outputs = {"y", "mean", "invstd", "running_mean_out", "running_var_out"},
+      .nondifferentiable_inputs = {3, 4},
+      .examples = {{.label = "train_nc", .attrs = {{"training", true}},
+                    .inputs = {{.shape = {4, 3}}, {.shape = {3}}, {.shape = {3}}, {.shape = {3}}, positive_var}},
+                   {.label = "train_nchw", .attrs = {{"training", true}},
+                    .inputs = {{.shape = {2, 3, 2, 2}}, {.shape = {3}}, {.shape = {3}}, {.shape = {3}}, positive_var}},
+                   {.label = "infer_nchw", .attrs = {{"training", false}},
+                    .inputs = {{.shape = {2, 3, 2, 2}}, {.shape = {3}}, {.shape = {3}}, {.shape = {3}}, positive_var}}},
+      .infer = [](const BatchNormAttrs& a, InferContext& c) {
+        const kernels::ChannelLayout l =
+            kernels::check_channel_inputs(c, 0, {1, 2, 3, 4}, {"gamma", "beta", "running_mean", "running_var"});
+        if (!(a.eps > 0)) c.fail("eps must be positive, got ", a.eps);
+        if (!(a.momentum >= 0 && a.momentum <= 1)) c.fail("momentum must be in [0, 1], got ", a.momentum);
+        if (a.training && l.per_channel() < 2)
+          c.fail("training needs more than one value per channel, got ", l.per_channel(), " for x ", to_string(c.shape(0)));
+        const TensorType stat{c.dtype(0), {l.channels}};
+        return std::vector{c.input(0), stat, stat, stat, stat};
+      },
+      .forward = [](const BatchNormAttrs& a, KernelContext& k) {
+        dispatch_float(k.input(0).dtype(), [&]<class T>() { forward<T>(a, k); });
+      },
+      .grad = [](const BatchNormAttrs& a, GradContext& g) {
+        std::vector<Value> grads(3);
+        if (g.dy(0).valid()) grads = batch_norm_grad(g.input(0), g.input(1), g.output(1), g.output(2), g.dy(0), a.training);
+        // In inference the statistics outputs are the running inputs: they do not depend on x.
+        if (a.training && g.needs(0)) {
+          Value extra = statistics_gradient(a, g);
+          if (extra.valid()) grads[0] = grads[0].valid() ? add(grads[0], extra) : extra;
+        }
+        return grads;
+      },
+  }));
+}
+
+}  // namespace dagrad::ops

@@ -1,0 +1,86 @@
+// batch_norm_grad: the backward of batch_norm's y from the statistics it used.
+//   xhat = (x - mean) * invstd, dgamma = sum(dy * xhat), dbeta = sum(dy) per channel;
+//   training:  dx = gamma * invstd / M * (M * dy - sum(dy) - xhat * sum(dy * xhat))
+//   inference: dx = dy * gamma * invstd (the statistics are constants).
+#include "graph/op.h"
+#include "ops/kernels/channels.h"
+#include "ops/kernels/parallel.h"
+#include "ops/ops.h"
+
+namespace dagrad::ops {
+namespace {
+struct BatchNormGradAttrs {
+  bool training = true;
+  template <class V> void fields(V& v) { v("training", training); }
+};
+
+template <class T> void forward(const BatchNormGradAttrs& a, KernelContext& k) {
+  const kernels::ChannelLayout l = kernels::channel_layout(k.input(0).shape());
+  const T* x = k.input(0).data<T>().data();
+  const T* gamma = k.input(1).data<T>().data();
+  const T* mean = k.input(2).data<T>().data();
+  const T* invstd = k.input(3).data<T>().data();
+  const T* dy = k.input(4).data<T>().data();
+  T* dx = k.output(0).data<T>().data();
+  T* dgamma = k.output(1).data<T>().data();
+  T* dbeta = k.output(2).data<T>().data();
+  const double count = static_cast<double>(l.per_channel());
+  // Parallel over channels, sequential within one: each channel's sums have a fixed order.
+  const std::int64_t grain = std::max<std::int64_t>(1, kernels::kElementwiseGrain / std::max<std::int64_t>(1, l.per_channel()));
+  kernels::parallel_chunks(l.channels, grain, [&](std::int64_t begin, std::int64_t end) {
+    for (std::int64_t c = begin; c < end; ++c) {
+      const double mu = mean[c], is = invstd[c];
+      double sum_dy = 0, sum_dy_xhat = 0;
+      for (std::int64_t n = 0; n < l.batch; ++n)
+        for (std::int64_t s = 0; s < l.inner; ++s) {
+          const std::int64_t i = l.offset(n, c) + s;
+          sum_dy += dy[i];
+          sum_dy_xhat += dy[i] * (x[i] - mu) * is;
+        }
+      dgamma[c] = static_cast<T>(sum_dy_xhat);
+      dbeta[c] = static_cast<T>(sum_dy);
+      const double factor = gamma[c] * is;
+      for (std::int64_t n = 0; n < l.batch; ++n)
+        for (std::int64_t s = 0; s < l.inner; ++s) {
+          const std::int64_t i = l.offset(n, c) + s;
+          if (a.training) {
+            const double xhat = (x[i] - mu) * is;
+            dx[i] = static_cast<T>(factor / count * (count * dy[i] - sum_dy - xhat * sum_dy_xhat));
+          } else {
+            dx[i] = static_cast<T>(dy[i] * factor);
+          }
+        }
+    }
+  });
+}
+}  // namespace
+
+std::vector<Value> batch_norm_grad(Value x, Value gamma, Value mean, Value invstd, Value dy, bool training) {
+  return x.graph().add_node("batch_norm_grad", {x, gamma, mean, invstd, dy}, write_attrs(BatchNormGradAttrs{training}));
+}
+
+void register_batch_norm_grad(OpRegistry& registry) {
+  const ExampleInput invstd{.shape = {3}, .low = 0.5, .high = 1.5};
+  registry.add(define_op<BatchNormGradAttrs>({
+      .name = "batch_norm_grad",
+      .doc = "Backward of batch_norm: dx, dgamma, dbeta from x, gamma, the statistics used and dy.",
+      .inputs = {"x", "gamma", "mean", "invstd", "dy"},
+      .outputs = {"dx", "dgamma", "dbeta"},
+      .examples = {{.label = "train_nchw", .attrs = {{"training", true}},
+                    .inputs = {{.shape = {2, 3, 2, 2}}, {.shape = {3}}, {.shape = {3}}, invstd, {.shape = {2, 3, 2, 2}}}},
+                   {.label = "infer_nc", .attrs = {{"training", false}},
+                    .inputs = {{.shape = {4, 3}}, {.shape = {3}}, {.shape = {3}}, invstd, {.shape = {4, 3}}}}},
+      .infer = [](const BatchNormGradAttrs&, InferContext& c) {
+        const kernels::ChannelLayout l = kernels::check_channel_inputs(c, 0, {1, 2, 3}, {"gamma", "mean", "invstd"});
+        c.expect_same_dtype(0, 4);
+        c.expect_same_shape(0, 4);
+        const TensorType per_channel{c.dtype(0), {l.channels}};
+        return std::vector{c.input(0), per_channel, per_channel};
+      },
+      .forward = [](const BatchNormGradAttrs& a, KernelContext& k) {
+        dispatch_float(k.input(0).dtype(), [&]<class T>() { forward<T>(a, k); });
+      },
+  }));
+}
+
+}  // namespace dagrad::ops
