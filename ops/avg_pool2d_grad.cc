@@ -1,0 +1,85 @@
+// avg_pool2d_grad: the backward of avg_pool2d. Each dy cell spreads dy / (window[0] * window[1])
+// over the real cells of its window; overlapping windows accumulate in row-major output order
+// within a plane, so the sum is deterministic.
+#include <algorithm>
+
+#include "graph/op.h"
+#include "ops/kernels/parallel.h"
+#include "ops/kernels/pool.h"
+#include "ops/ops.h"
+
+namespace dagrad::ops {
+namespace {
+struct AvgPool2dGradAttrs {
+  std::vector<std::int64_t> x_shape;
+  Int2 window{0, 0};
+  Int2 stride{0, 0};
+  Int2 pad{0, 0};
+  template <class V> void fields(V& v) {
+    v.required("x_shape", x_shape);
+    v.required("window", window);
+    v.required("stride", stride);
+    v("pad", pad);
+  }
+};
+}  // namespace
+
+Value avg_pool2d_grad(Value dy, Shape x_shape, Int2 window, Int2 stride, Int2 pad) {
+  return dy.graph().add_node("avg_pool2d_grad", {dy},
+                             write_attrs(AvgPool2dGradAttrs{std::move(x_shape), window, stride, pad}))[0];
+}
+
+void register_avg_pool2d_grad(OpRegistry& registry) {
+  using Ints = std::vector<std::int64_t>;
+  registry.add(define_op<AvgPool2dGradAttrs>({
+      .name = "avg_pool2d_grad",
+      .doc = "Backward of avg_pool2d: spreads dy evenly over each window (zero padding counted).",
+      .inputs = {"dy"},
+      .outputs = {"dx"},
+      .examples = {{.label = "k3s2p1",
+                    .attrs = {{"x_shape", Ints{1, 2, 5, 5}}, {"window", Ints{3, 3}}, {"stride", Ints{2, 2}}, {"pad", Ints{1, 1}}},
+                    .inputs = {{.shape = {1, 2, 3, 3}}}}},
+      .infer = [](const AvgPool2dGradAttrs& a, InferContext& c) {
+        c.expect_rank(0, 4);
+        c.expect_float(0);
+        if (a.x_shape.size() != 4) c.fail("x_shape ", to_string(a.x_shape), " must have rank 4 (NCHW)");
+        for (std::int64_t d : a.x_shape)
+          if (d < 0) c.fail("x_shape ", to_string(a.x_shape), " has a negative dim");
+        element_count(a.x_shape);
+        Shape y = kernels::pool2d_output_shape(c, a.x_shape, a.window, a.stride, a.pad);
+        if (c.shape(0) != y)
+          c.fail("dy shape ", to_string(c.shape(0)), " must equal the pooled output shape ", to_string(y),
+                 " of x_shape ", to_string(a.x_shape));
+        return std::vector{TensorType{c.dtype(0), a.x_shape}};
+      },
+      .forward = [](const AvgPool2dGradAttrs& a, KernelContext& k) {
+        dispatch_float(k.input(0).dtype(), [&]<class T>() {
+          kernels::PoolGeometry g = kernels::pool_geometry(a.x_shape, k.input(0).shape(), a.window, a.stride, a.pad);
+          const T* dy = k.input(0).data<T>().data();
+          T* dx = k.output(0).data<T>().data();
+          const T inv_count = T(1) / static_cast<T>(g.window[0] * g.window[1]);
+          kernels::parallel_chunks(g.planes, g.plane_grain(), [&](std::int64_t begin, std::int64_t end) {
+            for (std::int64_t p = begin; p < end; ++p) {
+              const T* dplane = dy + p * g.out_plane();
+              T* out = dx + p * g.in_plane();
+              std::fill(out, out + g.in_plane(), T(0));
+              for (std::int64_t oh = 0; oh < g.out_h; ++oh)
+                for (std::int64_t ow = 0; ow < g.out_w; ++ow) {
+                  T share = dplane[oh * g.out_w + ow] * inv_count;
+                  for (std::int64_t kh = 0; kh < g.window[0]; ++kh) {
+                    std::int64_t ih = oh * g.stride[0] - g.pad[0] + kh;
+                    if (ih < 0 || ih >= g.in_h) continue;
+                    for (std::int64_t kw = 0; kw < g.window[1]; ++kw) {
+                      std::int64_t iw = ow * g.stride[1] - g.pad[1] + kw;
+                      if (iw >= 0 && iw < g.in_w) out[ih * g.in_w + iw] += share;
+                    }
+                  }
+                }
+            }
+          });
+        });
+      },
+  }));
+}
+
+}  // namespace dagrad::ops

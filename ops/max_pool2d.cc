@@ -1,0 +1,57 @@
+// max_pool2d: the maximum of each window of x [N,C,H,W] (padding is -inf, so padded cells never
+// win; ties go to the first maximum in row-major window order). Gradient: max_pool2d_grad, which
+// recomputes the argmax from x with the same rule.
+#include "graph/op.h"
+#include "ops/kernels/parallel.h"
+#include "ops/kernels/pool.h"
+#include "ops/ops.h"
+
+namespace dagrad::ops {
+using kernels::Pool2dAttrs;
+
+Value max_pool2d(Value x, Int2 window, Int2 stride, Int2 pad) {
+  return x.graph().add_node("max_pool2d", {x}, write_attrs(Pool2dAttrs{window, stride, pad}))[0];
+}
+
+void register_max_pool2d(OpRegistry& registry) {
+  using Ints = std::vector<std::int64_t>;
+  registry.add(define_op<Pool2dAttrs>({
+      .name = "max_pool2d",
+      .doc = "2-D max pooling over NCHW windows; padded cells never win, ties go to the first maximum.",
+      .inputs = {"x"},
+      .examples = {{.label = "k2s2",
+                    .attrs = {{"window", Ints{2, 2}}, {"stride", Ints{2, 2}}},
+                    .inputs = {{.shape = {2, 3, 4, 4}}}},
+                   {.label = "k3s2p1",
+                    .attrs = {{"window", Ints{3, 3}}, {"stride", Ints{2, 2}}, {"pad", Ints{1, 1}}},
+                    .inputs = {{.shape = {1, 2, 5, 6}}}}},
+      .infer = [](const Pool2dAttrs& a, InferContext& c) {
+        c.expect_rank(0, 4);
+        c.expect_float(0);
+        return std::vector{TensorType{c.dtype(0), kernels::pool2d_output_shape(c, c.shape(0), a.window, a.stride, a.pad)}};
+      },
+      .forward = [](const Pool2dAttrs& a, KernelContext& k) {
+        dispatch_float(k.input(0).dtype(), [&]<class T>() {
+          kernels::PoolGeometry g = kernels::pool_geometry(k.input(0).shape(), k.output(0).shape(), a.window, a.stride, a.pad);
+          const T* x = k.input(0).data<T>().data();
+          T* y = k.output(0).data<T>().data();
+          kernels::parallel_chunks(g.planes, g.plane_grain(), [&](std::int64_t begin, std::int64_t end) {
+            for (std::int64_t p = begin; p < end; ++p) {
+              const T* plane = x + p * g.in_plane();
+              T* out = y + p * g.out_plane();
+              for (std::int64_t oh = 0; oh < g.out_h; ++oh)
+                for (std::int64_t ow = 0; ow < g.out_w; ++ow) {
+                  std::int64_t i = kernels::window_argmax(plane, g, oh, ow);
+                  out[oh * g.out_w + ow] = i >= 0 ? plane[i] : -std::numeric_limits<T>::infinity();
+                }
+            }
+          });
+        });
+      },
+      .grad = [](const Pool2dAttrs& a, GradContext& g) {
+        return std::vector{max_pool2d_grad(g.input(0), g.dy(), a.window, a.stride, a.pad)};
+      },
+  }));
+}
+
+}  // namespace dagrad::ops

@@ -1,0 +1,438 @@
+// Rows, golden examples and bad-input errors for the pooling ops.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <oneapi/tbb/global_control.h>
+
+#include <cmath>
+#include <functional>
+#include <limits>
+
+#include "autodiff/gradcheck.h"
+#include "ops/ops.h"
+#include "tests/op_cases.h"
+
+namespace dagrad::testing {
+namespace {
+
+using Ints = std::vector<std::int64_t>;
+using ::testing::AllOf;
+using ::testing::HasSubstr;
+constexpr double kNegInf = -std::numeric_limits<double>::infinity();
+
+// Window settings of a 2-D pooling op, read from its attributes (pad defaults to 0).
+struct Window2d {
+  std::int64_t kh, kw, sh, sw, ph = 0, pw = 0;
+};
+Window2d window_of(const AttrMap& attrs) {
+  Ints window = std::get<Ints>(attrs.at("window"));
+  Ints stride = std::get<Ints>(attrs.at("stride"));
+  Window2d w{window[0], window[1], stride[0], stride[1]};
+  if (attrs.count("pad")) w.ph = std::get<Ints>(attrs.at("pad"))[0], w.pw = std::get<Ints>(attrs.at("pad"))[1];
+  return w;
+}
+std::int64_t out_extent(std::int64_t in, std::int64_t k, std::int64_t s, std::int64_t p) { return (in + 2 * p - k) / s + 1; }
+
+// Index into x [N,C,H,W] of the first maximum of the window of output (n, c, oh, ow); padded cells are -inf.
+std::int64_t reference_argmax(const Tensor& x, const Window2d& w, std::int64_t n, std::int64_t c, std::int64_t oh, std::int64_t ow) {
+  const Shape& s = x.shape();
+  double best = kNegInf;
+  std::int64_t best_at = -1;
+  for (std::int64_t i = 0; i < w.kh; ++i)
+    for (std::int64_t j = 0; j < w.kw; ++j) {
+      std::int64_t h = oh * w.sh - w.ph + i, v = ow * w.sw - w.pw + j;
+      bool inside = h >= 0 && h < s[2] && v >= 0 && v < s[3];
+      std::int64_t at_x = ((n * s[1] + c) * s[2] + h) * s[3] + v;
+      double value = inside ? x.at(at_x) : kNegInf;
+      if (value > best) best = value, best_at = at_x;
+    }
+  return best_at;
+}
+
+std::vector<Tensor> max_pool2d_reference(const std::vector<Tensor>& in, const AttrMap& attrs) {
+  Window2d w = window_of(attrs);
+  const Shape& s = in[0].shape();
+  Shape ys = {s[0], s[1], out_extent(s[2], w.kh, w.sh, w.ph), out_extent(s[3], w.kw, w.sw, w.pw)};
+  Tensor y = zeros_f64(ys);
+  std::int64_t k = 0;
+  for (std::int64_t n = 0; n < ys[0]; ++n)
+    for (std::int64_t c = 0; c < ys[1]; ++c)
+      for (std::int64_t oh = 0; oh < ys[2]; ++oh)
+        for (std::int64_t ow = 0; ow < ys[3]; ++ow) at(y, k++) = in[0].at(reference_argmax(in[0], w, n, c, oh, ow));
+  return {y};
+}
+
+std::vector<Tensor> max_pool2d_grad_reference(const std::vector<Tensor>& in, const AttrMap& attrs) {
+  Window2d w = window_of(attrs);
+  const Shape& ys = in[1].shape();
+  Tensor dx = zeros_f64(in[0].shape());
+  std::int64_t k = 0;
+  for (std::int64_t n = 0; n < ys[0]; ++n)
+    for (std::int64_t c = 0; c < ys[1]; ++c)
+      for (std::int64_t oh = 0; oh < ys[2]; ++oh)
+        for (std::int64_t ow = 0; ow < ys[3]; ++ow) at(dx, reference_argmax(in[0], w, n, c, oh, ow)) += in[1].at(k++);
+  return {dx};
+}
+
+std::vector<Tensor> max_pool1d_reference(const std::vector<Tensor>& in, const AttrMap& attrs) {
+  std::int64_t k = std::get<std::int64_t>(attrs.at("window")), s = std::get<std::int64_t>(attrs.at("stride"));
+  std::int64_t p = attrs.count("pad") ? std::get<std::int64_t>(attrs.at("pad")) : 0;
+  const Shape& xs = in[0].shape();
+  Shape ys = {xs[0], xs[1], out_extent(xs[2], k, s, p)};
+  Tensor y = zeros_f64(ys);
+  for (std::int64_t r = 0; r < xs[0] * xs[1]; ++r)
+    for (std::int64_t o = 0; o < ys[2]; ++o) {
+      double best = kNegInf;
+      for (std::int64_t i = 0; i < k; ++i) {
+        std::int64_t l = o * s - p + i;
+        double value = l >= 0 && l < xs[2] ? in[0].at(r * xs[2] + l) : kNegInf;
+        best = std::max(best, value);
+      }
+      at(y, r * ys[2] + o) = best;
+    }
+  return {y};
+}
+
+// Zero padding counts in the divisor: every window divides by kh * kw.
+std::vector<Tensor> avg_pool2d_reference(const std::vector<Tensor>& in, const AttrMap& attrs) {
+  Window2d w = window_of(attrs);
+  const Shape& s = in[0].shape();
+  Shape ys = {s[0], s[1], out_extent(s[2], w.kh, w.sh, w.ph), out_extent(s[3], w.kw, w.sw, w.pw)};
+  Tensor y = zeros_f64(ys);
+  std::int64_t k = 0;
+  for (std::int64_t n = 0; n < ys[0]; ++n)
+    for (std::int64_t c = 0; c < ys[1]; ++c)
+      for (std::int64_t oh = 0; oh < ys[2]; ++oh)
+        for (std::int64_t ow = 0; ow < ys[3]; ++ow) {
+          double sum = 0;
+          for (std::int64_t i = 0; i < w.kh; ++i)
+            for (std::int64_t j = 0; j < w.kw; ++j) {
+              std::int64_t h = oh * w.sh - w.ph + i, v = ow * w.sw - w.pw + j;
+              if (h >= 0 && h < s[2] && v >= 0 && v < s[3]) sum += in[0].at(((n * s[1] + c) * s[2] + h) * s[3] + v);
+            }
+          at(y, k++) = sum / static_cast<double>(w.kh * w.kw);
+        }
+  return {y};
+}
+
+std::vector<Tensor> avg_pool2d_grad_reference(const std::vector<Tensor>& in, const AttrMap& attrs) {
+  Window2d w = window_of(attrs);
+  Shape s = std::get<Ints>(attrs.at("x_shape"));
+  const Shape& ys = in[0].shape();
+  Tensor dx = zeros_f64(s);
+  std::int64_t k = 0;
+  for (std::int64_t n = 0; n < ys[0]; ++n)
+    for (std::int64_t c = 0; c < ys[1]; ++c)
+      for (std::int64_t oh = 0; oh < ys[2]; ++oh)
+        for (std::int64_t ow = 0; ow < ys[3]; ++ow) {
+          double share = in[0].at(k++) / static_cast<double>(w.kh * w.kw);
+          for (std::int64_t i = 0; i < w.kh; ++i)
+            for (std::int64_t j = 0; j < w.kw; ++j) {
+              std::int64_t h = oh * w.sh - w.ph + i, v = ow * w.sw - w.pw + j;
+              if (h >= 0 && h < s[2] && v >= 0 && v < s[3]) at(dx, ((n * s[1] + c) * s[2] + h) * s[3] + v) += share;
+            }
+        }
+  return {dx};
+}
+
+std::vector<Tensor> global_avg_pool_reference(const std::vector<Tensor>& in, const AttrMap&) {
+  const Shape& s = in[0].shape();
+  Tensor y = zeros_f64({s[0], s[1]});
+  std::int64_t plane = s[2] * s[3];
+  for (std::int64_t r = 0; r < s[0] * s[1]; ++r) {
+    double sum = 0;
+    for (std::int64_t i = 0; i < plane; ++i) sum += in[0].at(r * plane + i);
+    at(y, r) = sum / static_cast<double>(plane);
+  }
+  return {y};
+}
+
+AttrMap pool2d_attrs(Ints window, Ints stride, Ints pad = {0, 0}) {
+  return {{"window", window}, {"stride", stride}, {"pad", pad}};
+}
+
+}  // namespace
+
+// Max pooling inputs are random continuous values: ties have probability zero, and min_abs keeps
+// them off zero so no window max sits at a kink of the central difference.
+DAGRAD_OP_CASES(pool) {
+  return {
+      {.op = "max_pool2d",
+       .example = {.label = "k2s2", .attrs = pool2d_attrs({2, 2}, {2, 2}), .inputs = {{.shape = {2, 3, 4, 4}, .min_abs = 0.05}}},
+       .reference = max_pool2d_reference},
+      {.op = "max_pool2d",
+       .example = {.label = "k3s2p1", .attrs = pool2d_attrs({3, 3}, {2, 2}, {1, 1}), .inputs = {{.shape = {1, 2, 5, 6}, .min_abs = 0.05}}},
+       .reference = max_pool2d_reference},
+      {.op = "max_pool2d",
+       .example = {.label = "rect_k2x3_s1x2_p1", .attrs = pool2d_attrs({2, 3}, {1, 2}, {1, 1}), .inputs = {{.shape = {2, 2, 3, 7}, .min_abs = 0.05}}},
+       .reference = max_pool2d_reference},
+      {.op = "max_pool2d_grad",
+       .example = {.label = "k2s2",
+                   .attrs = pool2d_attrs({2, 2}, {2, 2}),
+                   .inputs = {{.shape = {2, 3, 4, 4}, .min_abs = 0.05}, {.shape = {2, 3, 2, 2}}}},
+       .reference = max_pool2d_grad_reference,
+       .check_gradient = false},
+      {.op = "max_pool2d_grad",
+       .example = {.label = "k3s1p1_overlap",
+                   .attrs = pool2d_attrs({3, 3}, {1, 1}, {1, 1}),
+                   .inputs = {{.shape = {1, 2, 4, 5}, .min_abs = 0.05}, {.shape = {1, 2, 4, 5}}}},
+       .reference = max_pool2d_grad_reference,
+       .check_gradient = false},
+      {.op = "max_pool2d_grad",
+       .example = {.label = "rect_k2x3_s1x2_p1",
+                   .attrs = pool2d_attrs({2, 3}, {1, 2}, {1, 1}),
+                   .inputs = {{.shape = {2, 2, 3, 7}, .min_abs = 0.05}, {.shape = {2, 2, 4, 4}}}},
+       .reference = max_pool2d_grad_reference,
+       .check_gradient = false},
+      {.op = "max_pool1d",
+       .example = {.label = "k3s2p1",
+                   .attrs = {{"window", std::int64_t{3}}, {"stride", std::int64_t{2}}, {"pad", std::int64_t{1}}},
+                   .inputs = {{.shape = {2, 3, 9}, .min_abs = 0.05}}},
+       .reference = max_pool1d_reference},
+      {.op = "max_pool1d",
+       .example = {.label = "k2s1_overlap",
+                   .attrs = {{"window", std::int64_t{2}}, {"stride", std::int64_t{1}}},
+                   .inputs = {{.shape = {1, 2, 6}, .min_abs = 0.05}}},
+       .reference = max_pool1d_reference},
+      {.op = "avg_pool2d",
+       .example = {.label = "k2s2", .attrs = pool2d_attrs({2, 2}, {2, 2}), .inputs = {{.shape = {2, 3, 4, 4}}}},
+       .reference = avg_pool2d_reference},
+      {.op = "avg_pool2d",
+       .example = {.label = "k3s2p1", .attrs = pool2d_attrs({3, 3}, {2, 2}, {1, 1}), .inputs = {{.shape = {1, 2, 5, 6}}}},
+       .reference = avg_pool2d_reference},
+      {.op = "avg_pool2d",
+       .example = {.label = "rect_k2x3_s1x2_p1", .attrs = pool2d_attrs({2, 3}, {1, 2}, {1, 1}), .inputs = {{.shape = {2, 2, 3, 7}}}},
+       .reference = avg_pool2d_reference},
+      {.op = "avg_pool2d_grad",
+       .example = {.label = "k3s2p1",
+                   .attrs = {{"x_shape", Ints{1, 2, 5, 5}}, {"window", Ints{3, 3}}, {"stride", Ints{2, 2}}, {"pad", Ints{1, 1}}},
+                   .inputs = {{.shape = {1, 2, 3, 3}}}},
+       .reference = avg_pool2d_grad_reference,
+       .check_gradient = false},
+      {.op = "avg_pool2d_grad",
+       .example = {.label = "k2s2",
+                   .attrs = {{"x_shape", Ints{2, 3, 4, 4}}, {"window", Ints{2, 2}}, {"stride", Ints{2, 2}}},
+                   .inputs = {{.shape = {2, 3, 2, 2}}}},
+       .reference = avg_pool2d_grad_reference,
+       .check_gradient = false},
+      {.op = "global_avg_pool", .example = {.label = "nchw", .inputs = {{.shape = {2, 3, 4, 5}}}}, .reference = global_avg_pool_reference},
+      {.op = "global_avg_pool", .example = {.label = "one_pixel", .inputs = {{.shape = {3, 2, 1, 1}}}}, .reference = global_avg_pool_reference},
+  };
+}
+
+namespace {
+
+// The message of the Error thrown while building the graph in `build`, or "" if none is thrown.
+std::string build_error(const Shape& x_shape, const std::function<void(Value)>& build) {
+  Graph g;
+  Value x = g.input("x", {DType::f64, x_shape});
+  try {
+    build(x);
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "";
+}
+
+Tensor plane(const Shape& shape, std::vector<double> values) { return Tensor::from<double>(shape, values); }
+
+// The lecture's example: 2x2 max pooling with stride 2 keeps the largest value of each quadrant.
+TEST(PoolGolden, MaxPool2x2Stride2) {
+  Tensor x = plane({1, 1, 4, 4}, {1, 1, 2, 4,
+                                  5, 6, 7, 8,
+                                  3, 2, 1, 0,
+                                  1, 2, 3, 4});
+  Tensor y = autodiff::run_op("max_pool2d", pool2d_attrs({2, 2}, {2, 2}), {x})[0];
+  ASSERT_EQ(y.shape(), (Shape{1, 1, 2, 2}));
+  std::vector<double> expected = {6, 8,
+                                  3, 4};
+  for (std::int64_t i = 0; i < 4; ++i) EXPECT_EQ(y.at(i), expected[i]) << "entry " << i;
+
+  // The gradient lands on the argmax of each quadrant.
+  Tensor dy = plane({1, 1, 2, 2}, {10, 20, 30, 40});
+  Tensor dx = autodiff::run_op("max_pool2d_grad", pool2d_attrs({2, 2}, {2, 2}), {x, dy})[0];
+  std::vector<double> expected_dx = {0, 0, 0, 0,
+                                     0, 10, 0, 20,
+                                     30, 0, 0, 0,
+                                     0, 0, 0, 40};
+  for (std::int64_t i = 0; i < 16; ++i) EXPECT_EQ(dx.at(i), expected_dx[i]) << "entry " << i;
+}
+
+TEST(PoolGolden, MaxPoolTiesGoToTheFirstMaximumInRowMajorOrder) {
+  Tensor x = plane({1, 1, 2, 4}, {1, 2, 5, 3,
+                                  2, 2, 3, 5});
+  Tensor dy = plane({1, 1, 1, 2}, {1, 1});
+  Tensor dx = autodiff::run_op("max_pool2d_grad", pool2d_attrs({2, 2}, {2, 2}), {x, dy})[0];
+  std::vector<double> expected = {0, 1, 1, 0,
+                                  0, 0, 0, 0};
+  for (std::int64_t i = 0; i < 8; ++i) EXPECT_EQ(dx.at(i), expected[i]) << "entry " << i;
+}
+
+TEST(PoolGolden, MaxPoolPaddingNeverWinsOverNegativeValues) {
+  Tensor x = plane({1, 1, 2, 2}, {-4, -3, -2, -1});
+  Tensor y = autodiff::run_op("max_pool2d", pool2d_attrs({2, 2}, {1, 1}, {1, 1}), {x})[0];
+  std::vector<double> expected = {-4, -3, -3, -2, -1, -1, -2, -1, -1};
+  for (std::int64_t i = 0; i < 9; ++i) EXPECT_EQ(y.at(i), expected[i]) << "entry " << i;
+}
+
+TEST(PoolGolden, MaxPoolPropagatesNaN) {
+  Tensor x = plane({1, 1, 1, 4}, {1, std::nan(""), 3, 2});
+  Tensor y = autodiff::run_op("max_pool2d", pool2d_attrs({1, 2}, {1, 2}), {x})[0];
+  EXPECT_TRUE(std::isnan(y.at(0)));
+  EXPECT_EQ(y.at(1), 3);
+}
+
+TEST(PoolGolden, OverlappingMaxWindowsAccumulate) {
+  Tensor x = plane({1, 1, 5}, {0, 9, 1, 2, 3});
+  Tensor dy = plane({1, 1, 4}, {1, 2, 4, 8});
+  Graph g;
+  Value xv = g.input("x", {DType::f64, {1, 1, 5}});
+  Value y = ops::max_pool1d(xv, 2, 1);
+  EXPECT_EQ(y.shape(), (Shape{1, 1, 4}));
+  Tensor y_run = autodiff::run_op("max_pool1d", {{"window", std::int64_t{2}}, {"stride", std::int64_t{1}}}, {x})[0];
+  std::vector<double> expected_y = {9, 9, 2, 3};
+  for (std::int64_t i = 0; i < 4; ++i) EXPECT_EQ(y_run.at(i), expected_y[i]) << "entry " << i;
+  Tensor dx = autodiff::run_op("max_pool2d_grad", pool2d_attrs({1, 2}, {1, 1}), {x.reshaped({1, 1, 1, 5}), dy.reshaped({1, 1, 1, 4})})[0];
+  std::vector<double> expected_dx = {0, 3, 0, 4, 8};
+  for (std::int64_t i = 0; i < 5; ++i) EXPECT_EQ(dx.at(i), expected_dx[i]) << "entry " << i;
+}
+
+TEST(PoolGolden, AvgPoolCountsZeroPaddingInTheDivisor) {
+  Tensor x = plane({1, 1, 2, 2}, {1, 2, 3, 4});
+  Tensor y = autodiff::run_op("avg_pool2d", pool2d_attrs({2, 2}, {2, 2}, {1, 1}), {x})[0];
+  std::vector<double> expected = {0.25, 0.5, 0.75, 1.0};
+  for (std::int64_t i = 0; i < 4; ++i) EXPECT_DOUBLE_EQ(y.at(i), expected[i]) << "entry " << i;
+}
+
+TEST(PoolGolden, GlobalAvgPoolMeansEachPlane) {
+  Tensor x = plane({1, 2, 2, 2}, {1, 2, 3, 4, 10, 20, 30, 40});
+  Tensor y = autodiff::run_op("global_avg_pool", {}, {x})[0];
+  ASSERT_EQ(y.shape(), (Shape{1, 2}));
+  EXPECT_DOUBLE_EQ(y.at(0), 2.5);
+  EXPECT_DOUBLE_EQ(y.at(1), 25);
+}
+
+// Accumulating backward kernels give the same bits with one thread as with all of them.
+TEST(PoolDeterminism, BackwardOpsAreBitwiseIndependentOfThreadCount) {
+  std::vector<std::pair<std::string, OpExample>> cases = {
+      {"max_pool2d_grad",
+       {.attrs = pool2d_attrs({3, 3}, {1, 1}, {1, 1}), .inputs = {{.shape = {8, 16, 20, 20}}, {.shape = {8, 16, 20, 20}}}}},
+      {"avg_pool2d_grad",
+       {.attrs = {{"x_shape", Ints{8, 16, 20, 20}}, {"window", Ints{3, 3}}, {"stride", Ints{1, 1}}, {"pad", Ints{1, 1}}},
+        .inputs = {{.shape = {8, 16, 20, 20}}}}}};
+  for (const auto& [op, example] : cases) {
+    std::vector<Tensor> inputs = autodiff::example_inputs(example, 7);
+    for (Tensor& t : inputs) t = t.to(DType::f32);
+    Tensor parallel = autodiff::run_op(op, example.attrs, inputs)[0];
+    Tensor serial;
+    {
+      tbb::global_control one_thread(tbb::global_control::max_allowed_parallelism, 1);
+      serial = autodiff::run_op(op, example.attrs, inputs)[0];
+    }
+    EXPECT_TRUE(bitwise_equal(parallel, serial)) << op;
+  }
+}
+
+TEST(PoolErrors, WrongRank) {
+  EXPECT_THAT(build_error({2, 3, 4}, [](Value x) { ops::max_pool2d(x, {2, 2}, {2, 2}); }),
+              AllOf(HasSubstr("op 'max_pool2d'"), HasSubstr("must have rank 4"), HasSubstr("[2,3,4]")));
+  EXPECT_THAT(build_error({2, 3, 4}, [](Value x) { ops::avg_pool2d(x, {2, 2}, {2, 2}); }),
+              AllOf(HasSubstr("op 'avg_pool2d'"), HasSubstr("must have rank 4"), HasSubstr("[2,3,4]")));
+  EXPECT_THAT(build_error({2, 3, 4, 4}, [](Value x) { ops::max_pool1d(x, 2, 2); }),
+              AllOf(HasSubstr("op 'max_pool1d'"), HasSubstr("must have rank 3"), HasSubstr("[2,3,4,4]")));
+  EXPECT_THAT(build_error({2, 3}, [](Value x) { ops::global_avg_pool(x); }),
+              AllOf(HasSubstr("op 'global_avg_pool'"), HasSubstr("must have rank 4"), HasSubstr("[2,3]")));
+}
+
+TEST(PoolErrors, WindowMustBePositive) {
+  EXPECT_THAT(build_error({1, 1, 4, 4}, [](Value x) { ops::max_pool2d(x, {0, 2}, {1, 1}); }),
+              AllOf(HasSubstr("op 'max_pool2d'"), HasSubstr("height window 0 must be positive")));
+  EXPECT_THAT(build_error({1, 1, 4, 4}, [](Value x) { ops::avg_pool2d(x, {2, -1}, {1, 1}); }),
+              AllOf(HasSubstr("op 'avg_pool2d'"), HasSubstr("width window -1 must be positive")));
+  EXPECT_THAT(build_error({1, 1, 4}, [](Value x) { ops::max_pool1d(x, 0, 1); }),
+              AllOf(HasSubstr("op 'max_pool1d'"), HasSubstr("length window 0 must be positive")));
+}
+
+TEST(PoolErrors, StrideMustBePositive) {
+  EXPECT_THAT(build_error({1, 1, 4, 4}, [](Value x) { ops::max_pool2d(x, {2, 2}, {1, 0}); }),
+              AllOf(HasSubstr("op 'max_pool2d'"), HasSubstr("width stride 0 must be positive")));
+  EXPECT_THAT(build_error({1, 1, 4, 4}, [](Value x) { ops::avg_pool2d(x, {2, 2}, {-2, 1}); }),
+              AllOf(HasSubstr("op 'avg_pool2d'"), HasSubstr("height stride -2 must be positive")));
+  EXPECT_THAT(build_error({1, 1, 4}, [](Value x) { ops::max_pool1d(x, 2, -1); }),
+              AllOf(HasSubstr("op 'max_pool1d'"), HasSubstr("length stride -1 must be positive")));
+}
+
+TEST(PoolErrors, PadMustNotBeNegative) {
+  EXPECT_THAT(build_error({1, 1, 4, 4}, [](Value x) { ops::max_pool2d(x, {2, 2}, {1, 1}, {0, -1}); }),
+              AllOf(HasSubstr("op 'max_pool2d'"), HasSubstr("width pad -1 must not be negative")));
+  EXPECT_THAT(build_error({1, 1, 4}, [](Value x) { ops::max_pool1d(x, 2, 1, -1); }),
+              AllOf(HasSubstr("op 'max_pool1d'"), HasSubstr("length pad -1 must not be negative")));
+}
+
+TEST(PoolErrors, PadMustBeAtMostHalfTheWindow) {
+  EXPECT_THAT(build_error({1, 1, 6, 6}, [](Value x) { ops::max_pool2d(x, {3, 3}, {1, 1}, {2, 1}); }),
+              AllOf(HasSubstr("op 'max_pool2d'"), HasSubstr("height pad 2 must be at most half the height window 3")));
+  EXPECT_THAT(build_error({1, 1, 6, 6}, [](Value x) { ops::avg_pool2d(x, {2, 1}, {1, 1}, {1, 1}); }),
+              AllOf(HasSubstr("op 'avg_pool2d'"), HasSubstr("width pad 1 must be at most half the width window 1")));
+  EXPECT_THAT(build_error({1, 1, 6}, [](Value x) { ops::max_pool1d(x, 2, 1, 2); }),
+              AllOf(HasSubstr("op 'max_pool1d'"), HasSubstr("length pad 2 must be at most half the length window 2")));
+  // Exactly half is allowed.
+  EXPECT_EQ(build_error({1, 1, 6, 6}, [](Value x) { ops::max_pool2d(x, {2, 2}, {2, 2}, {1, 1}); }), "");
+}
+
+TEST(PoolErrors, WindowLargerThanPaddedInput) {
+  EXPECT_THAT(build_error({1, 1, 3, 8}, [](Value x) { ops::max_pool2d(x, {4, 2}, {1, 1}); }),
+              AllOf(HasSubstr("op 'max_pool2d'"), HasSubstr("[1,1,3,8]"),
+                    HasSubstr("height window 4 is larger than the padded input height (3 + 2 * pad 0)")));
+  EXPECT_THAT(build_error({1, 1, 8, 3}, [](Value x) { ops::avg_pool2d(x, {2, 6}, {1, 1}, {0, 1}); }),
+              AllOf(HasSubstr("op 'avg_pool2d'"), HasSubstr("width window 6 is larger than the padded input width (3 + 2 * pad 1)")));
+  EXPECT_THAT(build_error({1, 1, 3}, [](Value x) { ops::max_pool1d(x, 5, 1); }),
+              AllOf(HasSubstr("op 'max_pool1d'"), HasSubstr("length window 5 is larger than the padded input length (3 + 2 * pad 0)")));
+  // Padding can make room for the window.
+  EXPECT_EQ(build_error({1, 1, 3, 3}, [](Value x) { ops::max_pool2d(x, {4, 4}, {1, 1}, {1, 1}); }), "");
+}
+
+TEST(PoolErrors, BackwardOpsCheckDyAgainstThePooledShape) {
+  Graph g;
+  Value x = g.input("x", {DType::f64, {1, 2, 4, 4}});
+  Value bad_dy = g.input("dy", {DType::f64, {1, 2, 3, 3}});
+  try {
+    ops::max_pool2d_grad(x, bad_dy, {2, 2}, {2, 2}, {0, 0});
+    ADD_FAILURE() << "max_pool2d_grad accepted a mismatched dy";
+  } catch (const Error& e) {
+    EXPECT_THAT(e.what(), AllOf(HasSubstr("op 'max_pool2d_grad'"), HasSubstr("dy shape [1,2,3,3]"),
+                                HasSubstr("pooled output shape [1,2,2,2]")));
+  }
+  try {
+    ops::avg_pool2d_grad(bad_dy, {1, 2, 4, 4}, {2, 2}, {2, 2}, {0, 0});
+    ADD_FAILURE() << "avg_pool2d_grad accepted a mismatched dy";
+  } catch (const Error& e) {
+    EXPECT_THAT(e.what(), AllOf(HasSubstr("op 'avg_pool2d_grad'"), HasSubstr("dy shape [1,2,3,3]"),
+                                HasSubstr("pooled output shape [1,2,2,2]")));
+  }
+  try {
+    ops::avg_pool2d_grad(bad_dy, {2, 4, 4}, {2, 2}, {2, 2}, {0, 0});
+    ADD_FAILURE() << "avg_pool2d_grad accepted a rank-3 x_shape";
+  } catch (const Error& e) {
+    EXPECT_THAT(e.what(), AllOf(HasSubstr("op 'avg_pool2d_grad'"), HasSubstr("x_shape [2,4,4] must have rank 4")));
+  }
+}
+
+TEST(PoolErrors, GlobalAvgPoolRejectsAnEmptyPlane) {
+  EXPECT_THAT(build_error({1, 2, 0, 3}, [](Value x) { ops::global_avg_pool(x); }),
+              AllOf(HasSubstr("op 'global_avg_pool'"), HasSubstr("height 0 x width 3 must not be empty")));
+}
+
+TEST(PoolErrors, MissingWindowAttribute) {
+  Graph g;
+  Value x = g.input("x", {DType::f64, {1, 1, 4, 4}});
+  try {
+    g.add_node("max_pool2d", {x}, {{"stride", Ints{1, 1}}});
+    ADD_FAILURE() << "max_pool2d accepted a node without a window";
+  } catch (const Error& e) {
+    EXPECT_THAT(e.what(), AllOf(HasSubstr("max_pool2d"), HasSubstr("missing required attribute 'window'")));
+  }
+}
+
+}  // namespace
+}  // namespace dagrad::testing
