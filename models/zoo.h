@@ -1,0 +1,31 @@
+#pragma once
+// The model zoo: classification networks written in the layer DSL (models/layers.h).
+// Every model reads input "image" [N,C,H,W] (options.dtype) and "label" i64 [N], outputs "logits"
+// [N,classes] and has the mean softmax cross-entropy "loss" as its graph loss.
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "graph/graph.h"
+
+namespace dagrad::models {
+
+struct ModelOptions {
+  std::int64_t batch = 1;
+  DType dtype = DType::f32;
+  std::uint64_t seed = 0;  // parameter initializers and dropout masks
+  bool training = true;    // batch-norm statistics and dropout
+};
+
+struct ZooEntry {
+  std::string name, description;
+  Shape input_shape;  // C,H,W
+  std::int64_t classes;
+};
+
+const std::vector<ZooEntry>& zoo_models();
+
+// Throws dagrad::Error listing the valid names when `name` is not in the zoo.
+Graph build_model(const std::string& name, const ModelOptions& options = {});
+
+}  // namespace dagrad::models
