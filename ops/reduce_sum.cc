@@ -107,7 +107,8 @@ void register_reduce_sum(OpRegistry& registry) {
         });
       },
       .grad = [](const ReduceSumAttrs& a, GradContext& g) {
-        const Shape& x_shape = g.shape(0);
+        // A copy: g.shape() refers into the graph's value list, which the reshape below may reallocate.
+        const Shape x_shape = g.shape(0);
         Shape kept_shape = reduced_shape(x_shape, reduced_dims(a.axes, static_cast<int>(x_shape.size()), nullptr), true);
         Value dy = g.dy().shape() == kept_shape ? g.dy() : reshape(g.dy(), kept_shape);
         return std::vector{dy.shape() == x_shape ? dy : broadcast_to(dy, x_shape)};
