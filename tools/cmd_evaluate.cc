@@ -1,0 +1,74 @@
+// dagrad evaluate: test accuracy, per-class accuracy and the confusion matrix of a model file.
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+
+#include "proto/model_file.h"
+#include "tools/cli.h"
+#include "train/trainer.h"
+
+namespace dagrad::cli {
+
+int run_evaluate(const std::vector<std::string>& args) {
+  po::options_description options("options");
+  options.add_options()
+      ("file", po::value<std::string>()->required(), "model file (.dagrad or .dagrad.txt)")
+      ("data-dir", po::value<std::string>(), "folder of MNIST-family IDX files (default: the one the model was trained on, "
+                                             "else the Fashion-MNIST package's); --data works too")
+      ("split", po::value<std::string>()->default_value("test"), "test or train")
+      ("batch", po::value<std::int64_t>()->default_value(500), "batch size")
+      ("threads", po::value<int>()->default_value(0), "worker threads (0: all cores)")
+      ("limit", po::value<std::int64_t>()->default_value(0), "use only the first N images (0: all)");
+  po::positional_options_description positional;
+  positional.add("file", 1);
+  po::variables_map vm;
+  if (!parse("evaluate", "FILE [--data-dir DIR] [--split test|train] [--batch N] [--threads N]", options, positional, args, vm))
+    return kExitOk;
+  const std::string path = vm["file"].as<std::string>();
+  if (vm["batch"].as<std::int64_t>() < 1) throw UsageError("--batch must be positive");
+  Model model = load(path);
+
+  std::string data_dir = train::kDefaultDataDir;
+  if (vm.count("data-dir")) data_dir = vm["data-dir"].as<std::string>();
+  else if (auto it = model.metadata.find("dataset"); it != model.metadata.end()) data_dir = it->second;
+  auto data = train::load_mnist_split(data_dir, vm["split"].as<std::string>());
+  std::optional<train::SubsetDataset> subset;
+  if (const std::int64_t limit = vm["limit"].as<std::int64_t>(); limit > 0) subset.emplace(*data, std::min(limit, data->size()));
+  const train::Dataset& eval_data = subset ? static_cast<const train::Dataset&>(*subset) : *data;
+
+  // The model's own normalization; a model that never went through the trainer gets the training set's.
+  train::Normalization norm;
+  if (auto stored = train::stored_normalization(model)) {
+    norm = *stored;
+  } else {
+    norm = train::compute_normalization(*train::load_mnist_split(data_dir, "train"));
+    std::printf("note: %s records no normalization; using the training set's (mean %.6f, std %.6f)\n", path.c_str(), norm.mean,
+                norm.std);
+  }
+
+  train::Evaluation e =
+      train::evaluate(model, eval_data, norm, {.batch = vm["batch"].as<std::int64_t>(), .threads = vm["threads"].as<int>()});
+  const auto correct = static_cast<long long>(std::llround(e.accuracy * static_cast<double>(e.samples)));
+  std::printf("%s accuracy %.2f%% (%lld/%lld), loss %.4f, %.1f s\n", vm["split"].as<std::string>().c_str(), 100 * e.accuracy,
+              correct, static_cast<long long>(e.samples), e.loss, e.seconds);
+
+  const std::vector<std::string> names = eval_data.class_names();
+  std::size_t name_width = 5;
+  for (const std::string& n : names) name_width = std::max(name_width, n.size());
+  std::printf("\nper-class accuracy:\n");
+  const std::vector<double> per_class = e.class_accuracy();
+  for (std::size_t k = 0; k < per_class.size(); ++k)
+    std::printf("  %2zu %-*s %7.2f%%\n", k, static_cast<int>(name_width), names[k].c_str(), 100 * per_class[k]);
+
+  std::printf("\nconfusion matrix (rows: true class, columns: predicted class):\n      ");
+  for (std::size_t k = 0; k < e.confusion.size(); ++k) std::printf(" %5zu", k);
+  std::printf("\n");
+  for (std::size_t k = 0; k < e.confusion.size(); ++k) {
+    std::printf("  %2zu: ", k);
+    for (std::int64_t n : e.confusion[k]) std::printf(" %5lld", static_cast<long long>(n));
+    std::printf("   %s\n", names[k].c_str());
+  }
+  return kExitOk;
+}
+
+}  // namespace dagrad::cli

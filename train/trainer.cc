@@ -1,0 +1,385 @@
+#include "train/trainer.h"
+
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <limits>
+
+#include "autodiff/grad.h"
+#include "graph/error.h"
+#include "train/random.h"
+
+namespace dagrad::train {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double seconds_since(Clock::time_point start) {
+  return std::chrono::duration<double>(Clock::now() - start).count();
+}
+
+// Doubles in metadata keep all 17 significant digits, so they read back to the same bits.
+std::string exact(double v) {
+  char buffer[32];
+  std::snprintf(buffer, sizeof buffer, "%.17g", v);
+  return buffer;
+}
+
+double parse_double(const std::string& text, const std::string& what) {
+  try {
+    std::size_t used = 0;
+    double v = std::stod(text, &used);
+    if (used == text.size()) return v;
+  } catch (const std::exception&) {
+  }
+  fail(what, ": '", text, "' is not a number");
+}
+
+double hyperparameter(const TrainingState& state, const std::string& name) {
+  auto it = state.hyperparameters.find(name);
+  if (it == state.hyperparameters.end()) fail("training state: missing hyperparameter '", name, "'");
+  return it->second;
+}
+
+// A copy of the graph with every input's leading (batch) dim set to `batch`.
+Graph with_batch(const Graph& graph, std::int64_t batch, bool training) {
+  Graph copy = graph;
+  copy.set_training(training);
+  std::unordered_map<std::string, Shape> shapes;
+  for (ValueId id : copy.values_of_kind(ValueKind::input)) {
+    const ValueInfo& info = copy.value(id);
+    if (info.type.shape.empty()) fail("input '", info.name, "' is a scalar; expected a leading batch dim");
+    Shape shape = info.type.shape;
+    shape[0] = batch;
+    shapes[info.name] = shape;
+  }
+  copy.reshape_inputs(shapes);
+  return copy;
+}
+
+// Checks that the graph takes the dataset's samples and labels.
+void check_inputs(const Graph& graph, const Dataset& data) {
+  auto image = graph.find(kImageInput);
+  auto label = graph.find(kLabelInput);
+  if (!image || graph.value(*image).kind != ValueKind::input)
+    fail("the model has no input named '", kImageInput, "' to feed the samples to");
+  if (!label || graph.value(*label).kind != ValueKind::input)
+    fail("the model has no input named '", kLabelInput, "' to feed the labels to");
+  const TensorType& image_type = graph.value(*image).type;
+  Shape sample(image_type.shape.begin() + (image_type.shape.empty() ? 0 : 1), image_type.shape.end());
+  if (sample != data.sample_shape())
+    fail("the model takes samples of shape ", to_string(sample), " (input '", kImageInput, "' ", to_string(image_type),
+         ") but the dataset's are ", to_string(data.sample_shape()));
+  if (!is_float(image_type.dtype)) fail("input '", kImageInput, "' must be f32 or f64, got ", to_string(image_type));
+  const TensorType& label_type = graph.value(*label).type;
+  if (label_type.dtype != DType::i64 || label_type.shape.size() != 1)
+    fail("input '", kLabelInput, "' must be i64[N], got ", to_string(label_type));
+}
+
+// Predictions are the first largest logit of each row.
+std::int64_t count_correct(const Tensor& logits, const Tensor& labels, std::vector<std::vector<std::int64_t>>* confusion) {
+  if (logits.rank() != 2 || logits.dim(0) != labels.numel())
+    fail("logits ", to_string(logits.shape()), " do not match ", labels.numel(), " labels");
+  const std::int64_t rows = logits.dim(0), classes = logits.dim(1);
+  std::span<const std::int64_t> truth = labels.data<std::int64_t>();
+  std::int64_t correct = 0;
+  for (std::int64_t r = 0; r < rows; ++r) {
+    std::int64_t best = 0;
+    double best_value = logits.at(r * classes);
+    for (std::int64_t k = 1; k < classes; ++k) {
+      double v = logits.at(r * classes + k);
+      if (v > best_value) {
+        best_value = v;
+        best = k;
+      }
+    }
+    const std::int64_t label = truth[static_cast<std::size_t>(r)];
+    correct += best == label;
+    if (confusion) {
+      if (label < 0 || label >= static_cast<std::int64_t>(confusion->size()) || best >= static_cast<std::int64_t>(confusion->size()))
+        fail("label ", label, " or prediction ", best, " is outside the ", confusion->size(), " classes");
+      ++(*confusion)[static_cast<std::size_t>(label)][static_cast<std::size_t>(best)];
+    }
+  }
+  return correct;
+}
+
+// Splits a map of initial tensors into the model's parameters and state.
+void fill_missing_tensors(Model& model) {
+  TensorMap initial;
+  for (const ValueInfo& v : model.graph.values()) {
+    TensorMap* target = v.kind == ValueKind::parameter ? &model.parameters
+                        : v.kind == ValueKind::state   ? &model.state
+                                                       : nullptr;
+    if (!target || target->count(v.name)) continue;
+    target->emplace(v.name, initialize(v.init, v.type));
+  }
+}
+
+std::uint64_t step_seed(std::uint64_t seed, std::int64_t step) {
+  return SplitMix64(seed ^ (static_cast<std::uint64_t>(step) * 0xd1b54a32d192ed03ULL)).next();
+}
+
+}  // namespace
+
+void store_train_options(const TrainOptions& o, Model& model) {
+  if (!model.training) model.training.emplace();
+  TrainingState& s = *model.training;
+  s.optimizer = "sgd";
+  s.hyperparameters["lr"] = o.sgd.lr;
+  s.hyperparameters["momentum"] = o.sgd.momentum;
+  s.hyperparameters["weight_decay"] = o.sgd.weight_decay;
+  s.hyperparameters["nesterov"] = o.sgd.nesterov ? 1 : 0;
+  s.hyperparameters["epochs"] = static_cast<double>(o.epochs);
+  s.hyperparameters["batch"] = static_cast<double>(o.batch);
+  s.hyperparameters["warmup_epochs"] = o.warmup_epochs;
+  s.hyperparameters["eval_batch"] = static_cast<double>(o.eval_batch);
+  s.rng_seed = o.seed;
+  model.metadata["train.schedule"] = o.schedule;
+}
+
+TrainOptions stored_train_options(const Model& model) {
+  if (!model.training) fail("the model has no training state to resume from");
+  const TrainingState& s = *model.training;
+  if (s.optimizer != "sgd") fail("training state: optimizer '", s.optimizer, "' is not supported (sgd)");
+  TrainOptions o;
+  o.sgd.lr = hyperparameter(s, "lr");
+  o.sgd.momentum = hyperparameter(s, "momentum");
+  o.sgd.weight_decay = hyperparameter(s, "weight_decay");
+  o.sgd.nesterov = hyperparameter(s, "nesterov") != 0;
+  o.epochs = static_cast<std::int64_t>(hyperparameter(s, "epochs"));
+  o.batch = static_cast<std::int64_t>(hyperparameter(s, "batch"));
+  o.warmup_epochs = hyperparameter(s, "warmup_epochs");
+  o.eval_batch = static_cast<std::int64_t>(hyperparameter(s, "eval_batch"));
+  o.seed = s.rng_seed;
+  auto it = model.metadata.find("train.schedule");
+  if (it == model.metadata.end()) fail("training state: missing metadata 'train.schedule'");
+  o.schedule = it->second;
+  return o;
+}
+
+void store_normalization(const Normalization& norm, Model& model) {
+  model.metadata["normalization.mean"] = exact(norm.mean);
+  model.metadata["normalization.std"] = exact(norm.std);
+}
+
+std::optional<Normalization> stored_normalization(const Model& model) {
+  auto mean = model.metadata.find("normalization.mean");
+  auto std = model.metadata.find("normalization.std");
+  if (mean == model.metadata.end() || std == model.metadata.end()) return std::nullopt;
+  Normalization norm{parse_double(mean->second, "metadata normalization.mean"),
+                     parse_double(std->second, "metadata normalization.std")};
+  if (!(norm.std > 0)) fail("metadata normalization.std must be positive, got ", norm.std);
+  return norm;
+}
+
+ValueId find_logits(const Graph& graph) {
+  if (auto id = graph.find("logits")) return *id;
+  if (graph.loss() != kNoValue) {
+    const ValueInfo& loss = graph.value(graph.loss());
+    if (loss.kind == ValueKind::result && loss.producer >= 0) {
+      const Node& node = graph.node(loss.producer);
+      if (node.op == "softmax_cross_entropy" && !node.inputs.empty()) return node.inputs[0];
+    }
+  }
+  fail("cannot find the model's logits: no value named 'logits' and the loss is not a softmax_cross_entropy");
+}
+
+std::vector<double> Evaluation::class_accuracy() const {
+  std::vector<double> accuracy;
+  for (std::size_t k = 0; k < confusion.size(); ++k) {
+    std::int64_t total = 0;
+    for (std::int64_t n : confusion[k]) total += n;
+    accuracy.push_back(total ? static_cast<double>(confusion[k][k]) / static_cast<double>(total)
+                             : std::numeric_limits<double>::quiet_NaN());
+  }
+  return accuracy;
+}
+
+Evaluation evaluate(const Model& model, const Dataset& data, const Normalization& norm, const EvalOptions& options) {
+  const auto start = Clock::now();
+  check_inputs(model.graph, data);
+  if (options.batch < 1) fail("evaluate: batch size must be positive, got ", options.batch);
+  if (model.graph.loss() == kNoValue) fail("evaluate: the model has no loss");
+  const std::int64_t n = data.size();
+  const std::int64_t batch = std::min(options.batch, n);
+  const DType dtype = model.graph.value(model.graph.at(kImageInput)).type.dtype;
+
+  // Plans for the full batches and, if the size does not divide, for the last one.
+  struct EvalPlan {
+    runtime::Plan plan;
+    ValueId loss, logits;
+  };
+  auto make_plan = [&](std::int64_t size) {
+    Graph g = with_batch(model.graph, size, false);
+    ValueId logits = find_logits(g);
+    return EvalPlan{runtime::compile(g, {.threads = options.threads}, {g.loss(), logits}), g.loss(), logits};
+  };
+  EvalPlan full = make_plan(batch);
+  std::optional<EvalPlan> remainder;
+  if (n % batch) remainder = make_plan(n % batch);
+
+  Evaluation result;
+  result.confusion.assign(static_cast<std::size_t>(data.classes()), std::vector<std::int64_t>(static_cast<std::size_t>(data.classes())));
+  double loss_sum = 0;
+  std::int64_t correct = 0;
+  BatchLoader loader(data, identity_order(n), batch, norm, dtype);
+  runtime::Feeds feeds = runtime::feeds_from({&model.parameters, &model.state});
+  while (!loader.done()) {
+    Batch b = loader.next();
+    const EvalPlan& p = b.size() == batch ? full : *remainder;
+    feeds[kImageInput] = &b.images;
+    feeds[kLabelInput] = &b.labels;
+    runtime::RunResult r = runtime::run(p.plan, feeds);
+    loss_sum += r.at(p.loss).at(0) * static_cast<double>(b.size());
+    correct += count_correct(r.at(p.logits), b.labels, &result.confusion);
+  }
+  result.samples = n;
+  result.loss = loss_sum / static_cast<double>(n);
+  result.accuracy = static_cast<double>(correct) / static_cast<double>(n);
+  result.seconds = seconds_since(start);
+  return result;
+}
+
+Trainer::Trainer(Model& model, const Dataset& train, const Dataset* test, TrainOptions options)
+    : model_(model), train_(train), test_(test), options_(std::move(options)) {
+  if (options_.epochs < 1) fail("train: epochs must be positive, got ", options_.epochs);
+  if (options_.batch < 1) fail("train: batch size must be positive, got ", options_.batch);
+  if (model.graph.loss() == kNoValue) fail("train: the model has no loss");
+  check_inputs(model.graph, train);
+  if (test) check_inputs(model.graph, *test);
+  if (test && test->classes() != train.classes())
+    fail("train: the test set has ", test->classes(), " classes, the training set ", train.classes());
+  fill_missing_tensors(model);
+
+  if (!model.training) {
+    store_train_options(options_, model);
+    model.training->rng_state = initial_rng_state(options_.seed);
+  } else {
+    store_train_options(options_, model);  // a resumed run may change the recipe (e.g. more epochs)
+  }
+  init_sgd_buffers(model.parameters, *model.training);
+  if (auto history = model.metadata.find("train.history"); history != model.metadata.end())
+    history_ = parse_metrics_csv(history->second);
+  if (static_cast<std::int64_t>(history_.size()) > model.training->epoch)  // rows of epochs the state does not hold
+    history_.resize(static_cast<std::size_t>(model.training->epoch));
+
+  if (auto norm = stored_normalization(model)) {
+    norm_ = *norm;
+  } else {
+    norm_ = compute_normalization(train);
+    store_normalization(norm_, model);
+  }
+
+  steps_per_epoch_ = (train.size() + options_.batch - 1) / options_.batch;
+  schedule_ = make_schedule(options_.schedule, options_.sgd.lr, steps_per_epoch_, options_.epochs, options_.warmup_epochs);
+  full_batch_ = std::min(options_.batch, train.size());
+  full_ = build_step_plan(full_batch_);
+  if (train.size() % full_batch_) remainder_ = build_step_plan(train.size() % full_batch_);
+}
+
+Trainer::StepPlan Trainer::build_step_plan(std::int64_t batch) const {
+  // Reshape the forward graph, then differentiate: backward ops carry shapes in their attributes.
+  Graph forward = with_batch(model_.graph, batch, true);
+  autodiff::Gradients grads = autodiff::grad_parameters(forward);
+  const Graph& g = grads.graph;
+  StepPlan p;
+  p.loss = g.loss();
+  p.logits = find_logits(g);
+  std::vector<ValueId> fetch{p.loss, p.logits};
+  for (auto [wrt, grad] : g.gradients()) {
+    p.gradients.emplace_back(g.value(wrt).name, grad);
+    fetch.push_back(grad);
+  }
+  for (auto [state, next] : g.state_updates()) {
+    p.state_updates.emplace_back(g.value(state).name, next);
+    fetch.push_back(next);
+  }
+  p.plan = runtime::compile(g, {.threads = options_.threads, .check_numerics = options_.check_numerics}, fetch);
+  return p;
+}
+
+std::pair<double, std::int64_t> Trainer::step(const StepPlan& p, const Batch& batch) {
+  TrainingState& state = *model_.training;
+  runtime::Feeds feeds = runtime::feeds_from({&model_.parameters, &model_.state});
+  feeds[kImageInput] = &batch.images;
+  feeds[kLabelInput] = &batch.labels;
+  runtime::RunResult r = runtime::run(p.plan, feeds, step_seed(state.rng_seed, state.step));
+  const double loss = r.at(p.loss).at(0);
+  if (!std::isfinite(loss))
+    fail("train: the loss became ", loss, " at step ", state.step, " (epoch ", state.epoch + 1,
+         "); try a lower learning rate or --check-numerics");
+  const std::int64_t correct = count_correct(r.at(p.logits), batch.labels, nullptr);
+  for (const auto& [name, next] : p.state_updates) model_.state.at(name) = std::move(r.values.at(next));
+  const double lr = schedule_.lr_at(state.step);
+  for (const auto& [name, grad] : p.gradients)
+    sgd_update(model_.parameters.at(name), r.at(grad), state.buffers.at(momentum_buffer_name(name)), lr, options_.sgd);
+  ++state.step;
+  return {loss, correct};
+}
+
+bool Trainer::finished() const { return model_.training->epoch >= options_.epochs; }
+
+EpochMetrics Trainer::train_epoch(const BatchCallback& on_batch) {
+  if (finished()) fail("train: all ", options_.epochs, " epochs are done");
+  TrainingState& state = *model_.training;
+  const auto start = Clock::now();
+  SplitMix64 rng(state.rng_state);
+  std::vector<std::int64_t> order = random_permutation(train_.size(), rng);
+  const DType dtype = model_.graph.value(model_.graph.at(kImageInput)).type.dtype;
+  BatchLoader loader(train_, std::move(order), options_.batch, norm_, dtype);
+
+  BatchProgress progress;
+  progress.epoch = state.epoch + 1;
+  progress.epochs = options_.epochs;
+  progress.batches = loader.batches();
+  double loss_sum = 0;
+  std::int64_t correct = 0;
+  double last_lr = 0;
+  while (!loader.done()) {
+    Batch batch = loader.next();  // starts assembling the following batch
+    last_lr = schedule_.lr_at(state.step);
+    const StepPlan& plan = batch.size() == full_batch_ ? full_ : *remainder_;
+    auto [loss, batch_correct] = step(plan, batch);
+    loss_sum += loss * static_cast<double>(batch.size());
+    correct += batch_correct;
+    progress.batch += 1;
+    progress.images += batch.size();
+    if (on_batch) {
+      progress.loss = loss_sum / static_cast<double>(progress.images);
+      progress.accuracy = static_cast<double>(correct) / static_cast<double>(progress.images);
+      progress.lr = last_lr;
+      progress.seconds = seconds_since(start);
+      on_batch(progress);
+    }
+  }
+  EpochMetrics m;
+  m.epoch = state.epoch + 1;
+  m.lr = last_lr;
+  m.train_loss = loss_sum / static_cast<double>(train_.size());
+  m.train_accuracy = static_cast<double>(correct) / static_cast<double>(train_.size());
+  m.train_seconds = seconds_since(start);
+  m.test_loss = m.test_accuracy = std::numeric_limits<double>::quiet_NaN();
+  if (test_) {
+    Evaluation e = evaluate(model_, *test_, norm_, {.batch = options_.eval_batch, .threads = options_.threads});
+    m.test_loss = e.loss;
+    m.test_accuracy = e.accuracy;
+    m.test_seconds = e.seconds;
+  }
+  // Only now, with the epoch complete, does the state move on: a checkpoint is always at an epoch end.
+  state.rng_state = rng.state();
+  state.epoch += 1;
+  history_.push_back(m);
+  model_.metadata["train.history"] = metrics_csv(history_);
+  return m;
+}
+
+void Trainer::run(const BatchCallback& on_batch, const EpochCallback& on_epoch) {
+  while (!finished()) {
+    EpochMetrics m = train_epoch(on_batch);
+    if (on_epoch) on_epoch(m, model_);
+  }
+}
+
+}  // namespace dagrad::train

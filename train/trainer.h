@@ -1,0 +1,123 @@
+#pragma once
+// Training and evaluation of a Model on a Dataset: the training graph (forward + autodiff), plans
+// for the full and the last partial batch, SGD with a schedule, batch-norm running statistics,
+// seeded shuffling, and a TrainingState that lets a run resume bitwise identically.
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "graph/model.h"
+#include "runtime/runtime.h"
+#include "train/data.h"
+#include "train/metrics.h"
+#include "train/optimizer.h"
+
+namespace dagrad::train {
+
+// The graph inputs a trainer feeds: images [N, sample_shape...] and integer labels [N].
+inline constexpr const char* kImageInput = "image";
+inline constexpr const char* kLabelInput = "label";
+
+struct TrainOptions {
+  std::int64_t epochs = 5;
+  std::int64_t batch = 64;
+  SgdOptions sgd;
+  std::string schedule = "cosine";  // see make_schedule
+  double warmup_epochs = 0;
+  std::uint64_t seed = 0;           // shuffling and dropout
+  int threads = 0;                  // 0: all cores
+  std::int64_t eval_batch = 500;
+  bool check_numerics = false;
+};
+
+// Saves the options in the model (training-state hyperparameters and metadata) so that a resumed
+// run continues with the same recipe, and reads them back.
+void store_train_options(const TrainOptions& options, Model& model);
+TrainOptions stored_train_options(const Model& model);  // throws if the model has no training state
+
+// The normalization the model was trained with, kept in its metadata.
+void store_normalization(const Normalization& norm, Model& model);
+std::optional<Normalization> stored_normalization(const Model& model);
+
+// The logits of a classifier graph: the value named "logits", else the first input of the loss's
+// softmax_cross_entropy node.
+ValueId find_logits(const Graph& graph);
+
+struct BatchProgress {
+  std::int64_t epoch = 0, epochs = 0;  // epoch is 1-based
+  std::int64_t batch = 0, batches = 0;  // batches done in this epoch, of batches
+  std::int64_t images = 0;              // images done in this epoch
+  double loss = 0, accuracy = 0;        // running means over this epoch
+  double lr = 0;
+  double seconds = 0;                   // since the epoch started
+};
+
+struct Evaluation {
+  std::int64_t samples = 0;
+  double loss = 0;  // mean softmax cross-entropy
+  double accuracy = 0;
+  std::vector<std::vector<std::int64_t>> confusion;  // [true class][predicted class]
+  double seconds = 0;
+  std::vector<double> class_accuracy() const;  // per true class (NaN for a class without samples)
+};
+
+struct EvalOptions {
+  std::int64_t batch = 500;
+  int threads = 0;
+};
+
+// Inference-mode evaluation (batch norm uses running statistics, dropout is off) of every sample,
+// the last partial batch included.
+Evaluation evaluate(const Model& model, const Dataset& data, const Normalization& norm, const EvalOptions& options = {});
+
+class Trainer {
+ public:
+  // A model without training state starts at epoch 0 with `options` (stored into the model); a model
+  // with one (a checkpoint) resumes after its last completed epoch. Parameters and state the model
+  // lacks are filled by their initializers. The normalization comes from the model's metadata, or
+  // is computed on `train` and stored. `test` may be null.
+  Trainer(Model& model, const Dataset& train, const Dataset* test, TrainOptions options);
+
+  using BatchCallback = std::function<void(const BatchProgress&)>;
+  using EpochCallback = std::function<void(const EpochMetrics&, const Model&)>;
+
+  bool finished() const;
+  // Trains the next epoch (the last partial batch included) and evaluates on the test set.
+  EpochMetrics train_epoch(const BatchCallback& on_batch = {});
+  // Trains the remaining epochs; on_epoch runs after each (write the checkpoint there).
+  void run(const BatchCallback& on_batch = {}, const EpochCallback& on_epoch = {});
+
+  std::int64_t steps_per_epoch() const { return steps_per_epoch_; }
+  const Schedule& schedule() const { return schedule_; }
+  const Normalization& normalization() const { return norm_; }
+  const TrainOptions& options() const { return options_; }
+  // Every completed epoch's metrics, those before a resume included (kept in the model's metadata).
+  const std::vector<EpochMetrics>& history() const { return history_; }
+
+ private:
+  struct StepPlan {
+    runtime::Plan plan;
+    ValueId loss = kNoValue, logits = kNoValue;
+    std::vector<std::pair<std::string, ValueId>> gradients;      // parameter name, gradient
+    std::vector<std::pair<std::string, ValueId>> state_updates;  // state name, next value
+  };
+  StepPlan build_step_plan(std::int64_t batch) const;
+  // One optimizer step; returns {mean loss, correct predictions}.
+  std::pair<double, std::int64_t> step(const StepPlan& plan, const Batch& batch);
+
+  Model& model_;
+  const Dataset& train_;
+  const Dataset* test_;
+  TrainOptions options_;
+  Normalization norm_;
+  std::int64_t steps_per_epoch_ = 0;
+  Schedule schedule_;
+  std::int64_t full_batch_ = 0;
+  StepPlan full_;
+  std::optional<StepPlan> remainder_;
+  std::vector<EpochMetrics> history_;
+};
+
+}  // namespace dagrad::train
