@@ -68,8 +68,8 @@ Graph& Value::graph() const {
   if (!graph_) fail("use of an empty Value");
   return *graph_;
 }
-const TensorType& Value::type() const { return graph().value(id_).type; }
-const std::string& Value::name() const { return graph().value(id_).name; }
+TensorType Value::type() const { return graph().value(id_).type; }
+std::string Value::name() const { return graph().value(id_).name; }
 std::int64_t Value::dim(int axis) const {
   int r = rank();
   int a = axis < 0 ? axis + r : axis;
@@ -277,6 +277,48 @@ void Graph::set_training(bool training) {
   }
 }
 
+namespace {
+// Names one node that lies on a cycle: strip nodes with no pending predecessor (Kahn), then walk
+// backwards among the rest until a node repeats.
+std::string describe_cycle_node(const Graph& g) {
+  std::size_t n = g.nodes().size();
+  std::vector<std::vector<std::size_t>> preds(n), succs(n);
+  for (std::size_t i = 0; i < n; ++i)
+    for (ValueId id : g.nodes()[i].inputs) {
+      std::int32_t p = g.value(id).producer;
+      if (g.value(id).kind == ValueKind::result && p >= 0) {
+        preds[i].push_back(static_cast<std::size_t>(p));
+        succs[static_cast<std::size_t>(p)].push_back(i);
+      }
+    }
+  std::vector<std::size_t> pending(n);
+  std::vector<std::size_t> ready;
+  for (std::size_t i = 0; i < n; ++i)
+    if ((pending[i] = preds[i].size()) == 0) ready.push_back(i);
+  std::vector<bool> done(n, false);
+  while (!ready.empty()) {
+    std::size_t i = ready.back();
+    ready.pop_back();
+    done[i] = true;
+    for (std::size_t s : succs[i])
+      if (--pending[s] == 0) ready.push_back(s);
+  }
+  std::size_t at = 0;
+  while (at < n && done[at]) ++at;
+  if (at == n) return "(unknown)";
+  std::vector<bool> visited(n, false);
+  while (!visited[at]) {
+    visited[at] = true;
+    for (std::size_t p : preds[at])
+      if (!done[p]) {
+        at = p;
+        break;
+      }
+  }
+  return "'" + g.nodes()[at].name + "' (index " + std::to_string(at) + ", op '" + g.nodes()[at].op + "')";
+}
+}  // namespace
+
 std::vector<std::int32_t> Graph::topological_order() const {
   using BoostGraph = boost::adjacency_list<boost::vecS, boost::vecS, boost::directedS>;
   BoostGraph g(nodes_.size());
@@ -292,7 +334,7 @@ std::vector<std::int32_t> Graph::topological_order() const {
   try {
     boost::topological_sort(g, std::back_inserter(reversed));
   } catch (const boost::not_a_dag&) {
-    fail("the graph has a cycle");
+    fail("the graph has a cycle through node ", describe_cycle_node(*this));
   }
   return {reversed.rbegin(), reversed.rend()};
 }

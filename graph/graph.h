@@ -76,12 +76,13 @@ class Value {
   explicit operator bool() const { return valid(); }
   ValueId id() const { return id_; }
   Graph& graph() const;
-  const TensorType& type() const;
-  const Shape& shape() const { return type().shape; }
+  // By value: adding nodes grows the graph's value list, so a reference could dangle.
+  TensorType type() const;
+  Shape shape() const { return type().shape; }
   DType dtype() const { return type().dtype; }
   int rank() const { return static_cast<int>(shape().size()); }
   std::int64_t dim(int axis) const;  // negative axes count from the end
-  const std::string& name() const;
+  std::string name() const;
 
  private:
   Graph* graph_ = nullptr;

@@ -38,8 +38,8 @@ class InferContext {
 
  private:
   std::string describe_inputs() const;
-  const std::string& op_;
-  const std::string& node_;
+  std::string op_;
+  std::string node_;
   std::vector<TensorType> inputs_;
 };
 
@@ -76,7 +76,7 @@ class GradContext {
   int num_inputs() const { return static_cast<int>(node_.inputs.size()); }
   // Whether input i's gradient is wanted; rules may skip work for the others.
   bool needs(int i) const { return needs_.at(i); }
-  const Shape& shape(int i) const { return input(i).shape(); }
+  Shape shape(int i) const { return input(i).shape(); }  // a copy: rules add nodes, which may move values
   Graph& graph() const { return graph_; }
   const Node& node() const { return node_; }
 

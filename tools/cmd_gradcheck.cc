@@ -3,16 +3,20 @@
 #include <iostream>
 
 #include "autodiff/gradcheck.h"
+#include "models/zoo.h"
 #include "tools/cli.h"
 
 namespace dagrad::cli {
 
 int run_gradcheck(const std::vector<std::string>& args) {
   po::options_description options("options");
-  options.add_options()("op", po::value<std::string>(), "check only this op")(
+  options.add_options()("op", po::value<std::string>(), "check only this op (and no model)")(
+      "model", po::value<std::string>()->default_value("resnet_tiny"), "zoo model checked end to end in float64")(
+      "batch", po::value<std::int64_t>()->default_value(4), "batch of the end-to-end check")(
+      "entries", po::value<int>()->default_value(4), "entries checked per parameter in the end-to-end check")(
       "seed", po::value<std::uint64_t>()->default_value(1), "seed of the random inputs and cotangents");
   po::variables_map vm;
-  if (!parse("gradcheck", "[--op NAME] [--seed N]", options, {}, args, vm)) return kExitOk;
+  if (!parse("gradcheck", "[--op NAME] [--model NAME] [--seed N]", options, {}, args, vm)) return kExitOk;
   std::uint64_t seed = vm["seed"].as<std::uint64_t>();
   std::vector<const OpDef*> defs;
   if (vm.count("op")) defs.push_back(&op_registry().at(vm["op"].as<std::string>()));
@@ -31,6 +35,26 @@ int run_gradcheck(const std::vector<std::string>& args) {
       std::printf("%-44s %14.3e %14.3e  %s\n", r.name.c_str(), r.max_abs_error, r.max_rel_error, r.passed ? "ok" : "FAIL");
       if (!r.passed) std::printf("    %s\n", r.detail.c_str());
     }
+  }
+  if (!vm.count("op") || !vm["model"].defaulted()) {
+    // End to end: every parameter of a small residual network in training mode, loss included.
+    std::string name = vm["model"].as<std::string>();
+    std::int64_t batch = vm["batch"].as<std::int64_t>();
+    Graph graph = models::build_model(name, {.batch = batch, .dtype = DType::f64, .seed = seed, .training = true});
+    runtime::TensorMap parameters = runtime::initialize_parameters(graph);
+    // Random images in [-1, 1) and labels in [0, classes), drawn like an op example's inputs.
+    double classes = static_cast<double>(graph.value(graph.at("logits")).type.shape.back());
+    OpExample batch_example{.inputs = {{.shape = graph.value(graph.at("image")).type.shape},
+                                       {.shape = graph.value(graph.at("label")).type.shape, .dtype = DType::i64, .low = 0, .high = classes}}};
+    std::vector<Tensor> drawn = autodiff::example_inputs(batch_example, seed);
+    runtime::TensorMap inputs{{"image", drawn[0]}, {"label", drawn[1]}};
+    autodiff::CheckResult r = autodiff::check_graph_gradient(graph, inputs, parameters, vm["entries"].as<int>(), seed);
+    ++checked;
+    failures += !r.passed;
+    worst_rel = std::max(worst_rel, r.max_rel_error);
+    std::string label = "model/" + name + "(batch " + std::to_string(batch) + ")";
+    std::printf("%-44s %14.3e %14.3e  %s\n", label.c_str(), r.max_abs_error, r.max_rel_error, r.passed ? "ok" : "FAIL");
+    if (!r.passed) std::printf("    %s\n", r.detail.c_str());
   }
   std::printf("%d checks, %d failed, worst relative error %.3e\n", checked, failures, worst_rel);
   return failures ? kExitFailure : kExitOk;

@@ -1,5 +1,6 @@
 // dagrad: the command-line tool. Each subcommand lives in tools/cmd_<name>.cc; this file only
 // dispatches and turns errors into one-line messages and exit codes.
+#include <algorithm>
 #include <cstring>
 #include <iostream>
 
@@ -9,18 +10,38 @@
 namespace dagrad::cli {
 int run_ops(const std::vector<std::string>& args);
 int run_gradcheck(const std::vector<std::string>& args);
+int run_export(const std::vector<std::string>& args);
+int run_convert(const std::vector<std::string>& args);
+int run_validate(const std::vector<std::string>& args);
+int run_train(const std::vector<std::string>& args);
+int run_evaluate(const std::vector<std::string>& args);
+int run_summary(const std::vector<std::string>& args);
+int run_dump_graph(const std::vector<std::string>& args);
+int run_dump_grads(const std::vector<std::string>& args);
+int run_bench(const std::vector<std::string>& args);
+int run_profile(const std::vector<std::string>& args);
 
 // One line per subcommand, in the order `dagrad --help` lists them.
 const Command kCommands[] = {
     {"ops", "list every registered op with its inputs, outputs and attributes", run_ops},
     {"gradcheck", "float64 finite-difference gradient checks of every op and a small ResNet", run_gradcheck},
+    {"export", "write a zoo model (graph + initialized weights) to a .dagrad or .dagrad.txt file", run_export},
+    {"convert", "convert a model file between binary (.dagrad) and text (.dagrad.txt)", run_convert},
+    {"validate", "check a model file: prints OK and a summary, or the error (exit 1)", run_validate},
+    {"train", "train a model on Fashion-MNIST/MNIST with SGD: progress, checkpoints, metrics CSV and SVG", run_train},
+    {"evaluate", "test accuracy, per-class accuracy and the confusion matrix of a model file", run_evaluate},
+    {"summary", "table of nodes with output shapes, parameters and FLOPs; totals and peak memory", run_summary},
+    {"dump-graph", "the graph (or its autodiff graph) as text, DOT, JSON, SVG or PNG", run_dump_graph},
+    {"dump-grads", "one forward/backward pass: gradient statistics, optionally .npy files", run_dump_grads},
+    {"bench", "training and inference images/s of a zoo model, peak RSS and the plan's peak bytes", run_bench},
+    {"profile", "per-node forward and backward time of a training step, with shares and per-op totals", run_profile},
 };
 }  // namespace dagrad::cli
 
 namespace {
 void print_help(std::ostream& out) {
   out << "usage: dagrad <command> [options]   (dagrad <command> --help for details)\n\ncommands:\n";
-  for (const auto& c : dagrad::cli::kCommands) out << "  " << c.name << std::string(14 - std::strlen(c.name), ' ') << c.summary << "\n";
+  for (const auto& c : dagrad::cli::kCommands) out << "  " << c.name << std::string(std::max<std::size_t>(2, 14 - std::strlen(c.name)), ' ') << c.summary << "\n";
 }
 }  // namespace
 

@@ -1,0 +1,149 @@
+// dagrad dump-grads: one forward and backward pass on a batch (from a dataset or random), then
+// statistics of every parameter's gradient (and, with --activations, every intermediate value).
+#include <nlohmann/json.hpp>
+
+#include <cstdio>
+#include <filesystem>
+#include <iostream>
+
+#include "autodiff/grad.h"
+#include "graph/analysis.h"
+#include "proto/model_file.h"
+#include "proto/npy.h"
+#include "runtime/runtime.h"
+#include "tools/model_source.h"
+#include "train/data.h"
+
+namespace dagrad::cli {
+
+namespace {
+
+std::uint64_t mix(std::uint64_t& s) {
+  std::uint64_t z = (s += 0x9e3779b97f4a7c15ULL);
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+  return z ^ (z >> 31);
+}
+
+// Random N(0,1)-like images (sum of uniforms) and uniform labels.
+void random_batch(const Graph& g, std::uint64_t seed, TensorMap& feeds) {
+  std::uint64_t rng = seed;
+  for (ValueId id : g.values_of_kind(ValueKind::input)) {
+    const ValueInfo& v = g.value(id);
+    Tensor t(v.type.dtype, v.type.shape);
+    std::int64_t classes = 10;
+    if (g.loss() != kNoValue)
+      for (ValueId out : g.outputs())
+        if (g.value(out).name == "logits") classes = g.value(out).type.shape.back();
+    for (std::int64_t i = 0; i < t.numel(); ++i) {
+      if (v.type.dtype == DType::i64) {
+        t.data<std::int64_t>()[i] = static_cast<std::int64_t>(mix(rng) % static_cast<std::uint64_t>(classes));
+        continue;
+      }
+      double u = 0;
+      for (int k = 0; k < 4; ++k) u += (mix(rng) >> 11) * 0x1.0p-53;
+      double value = (u - 2.0) * 1.7320508075688772;  // variance 1
+      if (v.type.dtype == DType::f32) t.data<float>()[i] = static_cast<float>(value);
+      else t.data<double>()[i] = value;
+    }
+    feeds.emplace(v.name, std::move(t));
+  }
+}
+
+std::string file_name_for(const std::string& value_name) {
+  std::string s;
+  for (char c : value_name) s += (std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '-') ? c : '_';
+  return s + ".npy";
+}
+
+}  // namespace
+
+int run_dump_grads(const std::vector<std::string>& args) {
+  po::options_description options("options");
+  po::positional_options_description positional;
+  add_model_file_positional(options, positional);
+  add_model_source_options(options, 8);
+  options.add_options()("data", po::value<std::string>()->default_value(train::kDefaultDataDir), "MNIST-family folder")(
+      "split", po::value<std::string>()->default_value("train"), "train | test")(
+      "batch-index", po::value<std::int64_t>()->default_value(0), "which batch of the split (in file order)")(
+      "random", "random images and labels (seeded by --seed) instead of --data")(
+      "activations", "also every intermediate value of the forward pass")(
+      "out", po::value<std::string>(), "write each tensor as NumPy .npy into this folder, with index.json")(
+      "format", po::value<std::string>()->default_value("text"), "text | json")(
+      "threads", po::value<int>()->default_value(0), "worker threads (0: all cores)");
+  po::variables_map vm;
+  if (!parse("dump-grads", "FILE | --model NAME [--data DIR --batch N --batch-index I | --random --seed S] [--activations] [--out DIR] [--format text|json]",
+             options, positional, args, vm))
+    return kExitOk;
+  std::string format = vm["format"].as<std::string>();
+  if (format != "text" && format != "json") throw UsageError("--format must be text or json, got '" + format + "'");
+  Model model = load_model_source(vm);
+  const Graph& g = model.graph;
+  if (g.loss() == kNoValue) fail("model '", model_source_label(vm), "' has no loss to differentiate");
+
+  TensorMap inputs;
+  if (vm.count("random")) {
+    random_batch(g, vm["seed"].as<std::uint64_t>(), inputs);
+  } else {
+    auto train_split = train::load_mnist_split(vm["data"].as<std::string>(), "train");
+    auto split = vm["split"].as<std::string>() == "train" ? nullptr : train::load_mnist_split(vm["data"].as<std::string>(), vm["split"].as<std::string>());
+    const train::Dataset& data = split ? *split : *train_split;
+    std::int64_t batch = vm["batch"].as<std::int64_t>(), index = vm["batch-index"].as<std::int64_t>();
+    if (index < 0 || (index + 1) * batch > data.size())
+      throw UsageError("--batch-index " + std::to_string(index) + " with --batch " + std::to_string(batch) + " is past the " +
+                       std::to_string(data.size()) + " samples of the split");
+    std::vector<std::int64_t> order(static_cast<std::size_t>(batch));
+    for (std::int64_t i = 0; i < batch; ++i) order[i] = index * batch + i;
+    ValueId image = g.at("image");
+    train::BatchLoader loader(data, order, batch, train::compute_normalization(*train_split), g.value(image).type.dtype);
+    train::Batch b = loader.make(0);
+    inputs.emplace("image", std::move(b.images));
+    inputs.emplace("label", std::move(b.labels));
+  }
+
+  autodiff::Gradients grads = autodiff::grad_parameters(g);
+  std::vector<std::pair<std::string, ValueId>> rows;  // label, value
+  for (auto [wrt, grad] : grads.graph.gradients()) rows.emplace_back(grads.graph.value(wrt).name, grad);
+  if (vm.count("activations"))
+    for (const Node& node : g.nodes())
+      for (ValueId out : node.outputs)
+        if (is_float(g.value(out).type.dtype)) rows.emplace_back(g.value(out).name, out);
+  std::vector<ValueId> fetch{grads.loss};
+  for (const auto& row : rows) fetch.push_back(row.second);
+  runtime::Plan plan = runtime::compile(grads.graph, {.threads = vm["threads"].as<int>()}, fetch);
+  runtime::RunResult result = runtime::run(plan, runtime::feeds_from({&inputs, &model.parameters, &model.state}));
+
+  nlohmann::json report = nlohmann::json::array();
+  double loss = result.at(grads.loss).at(0);
+  if (format == "text") {
+    std::printf("loss %.6g\n%-7s %-44s %-18s %12s %12s %12s %12s %12s %7s %5s\n", loss, "kind", "name", "shape", "l2_norm", "mean", "min",
+                "max", "abs_max", "zeros", "nan/inf");
+  }
+  std::size_t gradient_rows = grads.graph.gradients().size();
+  nlohmann::json index = nlohmann::json::object();
+  if (vm.count("out")) std::filesystem::create_directories(vm["out"].as<std::string>());
+  for (std::size_t i = 0; i < rows.size(); ++i) {
+    const auto& [name, id] = rows[i];
+    const Tensor& t = result.at(id);
+    TensorStats s = tensor_stats(t);
+    const char* kind = i < gradient_rows ? "grad" : "value";
+    if (format == "text") {
+      std::printf("%-7s %-44s %-18s %12.5g %12.5g %12.5g %12.5g %12.5g %7.4f %5lld\n", kind, name.c_str(), to_string(t.shape()).c_str(), s.l2_norm,
+                  s.mean, s.min, s.max, s.abs_max, s.zero_fraction, static_cast<long long>(s.nan_count + s.inf_count));
+    } else {
+      report.push_back({{"kind", kind}, {"name", name}, {"shape", t.shape()}, {"l2_norm", s.l2_norm}, {"mean", s.mean}, {"min", s.min},
+                        {"max", s.max}, {"abs_max", s.abs_max}, {"zero_fraction", s.zero_fraction}, {"nan", s.nan_count}, {"inf", s.inf_count}});
+    }
+    if (vm.count("out")) {
+      std::string file = std::string(kind) + "_" + file_name_for(name);
+      save_npy(t, (std::filesystem::path(vm["out"].as<std::string>()) / file).string());
+      index[std::string(kind) + ":" + name] = file;
+    }
+  }
+  if (vm.count("out"))
+    write_file_atomically((std::filesystem::path(vm["out"].as<std::string>()) / "index.json").string(), index.dump(2) + "\n");
+  if (format == "json") std::cout << nlohmann::json{{"loss", loss}, {"tensors", report}}.dump(2) << "\n";
+  return kExitOk;
+}
+
+}  // namespace dagrad::cli
