@@ -3,6 +3,8 @@
 #include <oneapi/tbb/task_arena.h>
 
 #include <algorithm>
+#include <chrono>
+#include <mutex>
 #include <cmath>
 #include <limits>
 #include <sstream>
@@ -30,6 +32,51 @@ TensorMap initialize_parameters(const Graph& graph) {
     if (v.kind == ValueKind::parameter || v.kind == ValueKind::state) params.emplace(v.name, initialize(v.init, v.type));
   return params;
 }
+
+namespace {
+
+// Ops whose kernels write every element of every output, so a reused buffer needs no clearing.
+// Any other op gets its reused output buffers zero-filled first, as a fresh tensor would be.
+bool writes_every_output(const std::string& op) {
+  static const char* const kOps[] = {
+      "add", "batch_norm", "batch_norm_grad", "broadcast_to", "conv1d", "conv2d", "conv2d_grad_filter",
+      "conv2d_grad_input", "dense", "flatten", "global_avg_pool", "matmul", "max_pool2d", "max_pool2d_grad",
+      "mul", "reduce_sum", "relu", "relu_grad", "reshape", "scale", "softmax_cross_entropy",
+      "softmax_cross_entropy_grad", "sum_to"};
+  for (const char* name : kOps)
+    if (op == name) return true;
+  return false;
+}
+
+// Elementwise ops whose output may share the buffer of an input of the same type: every element
+// is read and written by the same iteration, so aliasing changes nothing.
+bool may_write_in_place(const std::string& op) {
+  return op == "relu" || op == "relu_grad" || op == "add" || op == "scale" || op == "mul";
+}
+
+}  // namespace
+
+struct Plan::StatePool {
+  struct State {
+    std::vector<Tensor> slots;
+    std::vector<const Tensor*> bound;
+    std::vector<Tensor> fetched;
+  };
+  std::mutex mutex;
+  std::vector<std::unique_ptr<State>> idle;
+
+  std::unique_ptr<State> acquire() {
+    std::lock_guard lock(mutex);
+    if (idle.empty()) return std::make_unique<State>();
+    std::unique_ptr<State> state = std::move(idle.back());
+    idle.pop_back();
+    return state;
+  }
+  void release(std::unique_ptr<State> state) {
+    std::lock_guard lock(mutex);
+    idle.push_back(std::move(state));
+  }
+};
 
 Plan compile(const Graph& graph, Options options, std::vector<ValueId> fetch) {
   Plan plan;
@@ -85,8 +132,64 @@ Plan compile(const Graph& graph, Options options, std::vector<ValueId> fetch) {
       if (plan.last_reader_[out] < 0 && !plan.kept_[out]) live -= byte_count(g.value(out).type.shape, g.value(out).type.dtype);
   }
 
+  // Buffer slots by liveness: a result takes a free slot of its exact type (the most recently
+  // freed one, still warm in cache), or the slot of an input dying at this node when the op may
+  // write in place. Fetched results get fresh tensors, since the caller keeps them.
+  plan.slot_of_.assign(n_values, -1);
+  plan.zero_outputs_.assign(order.size(), false);
+  std::vector<std::int32_t> free_slots;
+  auto is_dying_input = [&](ValueId v, std::size_t pos) {
+    return g.value(v).kind == ValueKind::result && !plan.kept_[v] && plan.slot_of_[v] >= 0 &&
+           plan.last_reader_[v] == static_cast<std::int32_t>(pos);
+  };
+  for (std::size_t pos = 0; pos < order.size(); ++pos) {
+    const Node& node = g.node(order[pos]);
+    plan.zero_outputs_[pos] = !writes_every_output(node.op);
+    std::vector<ValueId> taken_inputs;
+    for (ValueId out : node.outputs) {
+      if (plan.kept_[out]) continue;
+      const TensorType& type = g.value(out).type;
+      std::int32_t slot = -1;
+      if (may_write_in_place(node.op)) {
+        for (ValueId in : node.inputs) {
+          bool read_once = std::count(node.inputs.begin(), node.inputs.end(), in) == 1;
+          if (read_once && is_dying_input(in, pos) && g.value(in).type == type &&
+              std::find(taken_inputs.begin(), taken_inputs.end(), in) == taken_inputs.end()) {
+            slot = plan.slot_of_[in];
+            taken_inputs.push_back(in);
+            break;
+          }
+        }
+      }
+      if (slot < 0) {
+        for (auto it = free_slots.rbegin(); it != free_slots.rend(); ++it)
+          if (plan.slot_types_[*it] == type) {
+            slot = *it;
+            free_slots.erase(std::next(it).base());
+            break;
+          }
+      }
+      if (slot < 0) {
+        slot = static_cast<std::int32_t>(plan.slot_types_.size());
+        plan.slot_types_.push_back(type);
+        plan.slot_bytes_ += byte_count(type.shape, type.dtype);
+      }
+      plan.slot_of_[out] = slot;
+    }
+    std::vector<ValueId> released;
+    for (ValueId in : node.inputs)
+      if (is_dying_input(in, pos) && std::find(taken_inputs.begin(), taken_inputs.end(), in) == taken_inputs.end() &&
+          std::find(released.begin(), released.end(), in) == released.end()) {
+        released.push_back(in);
+        free_slots.push_back(plan.slot_of_[in]);
+      }
+    for (ValueId out : node.outputs)
+      if (plan.last_reader_[out] < 0 && plan.slot_of_[out] >= 0) free_slots.push_back(plan.slot_of_[out]);
+  }
+
   int threads = options.threads > 0 ? options.threads : tbb::task_arena::automatic;
   plan.arena_ = std::make_shared<tbb::task_arena>(threads);
+  plan.pool_ = std::make_shared<Plan::StatePool>();
   return plan;
 }
 
@@ -122,10 +225,33 @@ bool has_non_finite(const Tensor& t) {
 
 class Executor {
  public:
-  static RunResult run(const Plan& plan, const Feeds& feeds, std::uint64_t step_seed) {
+  static RunResult run(const Plan& plan, const Feeds& feeds, std::uint64_t step_seed, std::vector<double>* node_seconds) {
+    std::unique_ptr<Plan::StatePool::State> state = plan.pool_->acquire();
+    RunResult result;
+    try {
+      plan.arena_->execute([&] { result = execute(plan, *state, feeds, step_seed, node_seconds); });
+    } catch (...) {
+      plan.pool_->release(std::move(state));
+      throw;
+    }
+    plan.pool_->release(std::move(state));
+    return result;
+  }
+
+ private:
+  using State = Plan::StatePool::State;
+
+  static RunResult execute(const Plan& plan, State& state, const Feeds& feeds, std::uint64_t step_seed,
+                           std::vector<double>* node_seconds) {
     const Graph& g = plan.graph_;
-    std::vector<const Tensor*> bound(g.values().size(), nullptr);
-    std::vector<Tensor> owned(g.values().size());
+    std::vector<const Tensor*>& bound = state.bound;
+    bound.assign(g.values().size(), nullptr);
+    state.fetched.resize(g.values().size());
+    if (state.slots.size() != plan.slot_types_.size()) {
+      state.slots.clear();
+      state.slots.reserve(plan.slot_types_.size());
+      for (const TensorType& type : plan.slot_types_) state.slots.emplace_back(type.dtype, type.shape);
+    }
     for (ValueId id : plan.feeds_) {
       const ValueInfo& info = g.value(id);
       auto it = feeds.find(info.name);
@@ -139,38 +265,48 @@ class Executor {
     }
     for (std::size_t id = 0; id < g.values().size(); ++id)
       if (g.values()[id].kind == ValueKind::constant) bound[id] = g.values()[id].constant.get();
+    if (node_seconds) node_seconds->assign(plan.order_.size(), 0.0);
 
+    std::vector<const Tensor*> inputs;
+    std::vector<Tensor*> outputs;
     for (std::size_t pos = 0; pos < plan.order_.size(); ++pos) {
+      const auto start = node_seconds ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point{};
       const Node& node = g.node(plan.order_[pos]);
-      std::vector<const Tensor*> inputs;
+      inputs.clear();
       for (ValueId in : node.inputs) {
         if (!bound[in]) fail("run: op '", node.op, "' node '", node.name, "' reads '", g.value(in).name, "' before it is computed");
         inputs.push_back(bound[in]);
       }
-      std::vector<Tensor*> outputs;
+      outputs.clear();
       for (ValueId out : node.outputs) {
-        owned[out] = Tensor(g.value(out).type.dtype, g.value(out).type.shape);
-        outputs.push_back(&owned[out]);
-        bound[out] = &owned[out];
+        const ValueInfo& info = g.value(out);
+        Tensor* t;
+        if (plan.slot_of_[out] >= 0) {
+          t = &state.slots[plan.slot_of_[out]];
+          // An in-place output shares its input's buffer, whose contents the kernel reads.
+          const bool in_place = std::find(inputs.begin(), inputs.end(), t) != inputs.end();
+          if (plan.zero_outputs_[pos] && !in_place) t->fill(0.0);
+        } else {
+          state.fetched[out] = Tensor(info.type.dtype, info.type.shape);
+          t = &state.fetched[out];
+        }
+        outputs.push_back(t);
+        bound[out] = t;
       }
       KernelContext context(node, inputs, outputs, step_seed);
       node.def->forward(node.parsed_attrs, context);
       if (plan.options_.check_numerics) check_node(g, node, inputs, outputs);
-      for (ValueId in : node.inputs)  // free results after their last reader
-        if (g.value(in).kind == ValueKind::result && plan.last_reader_[in] == static_cast<std::int32_t>(pos) && !plan.kept_[in]) {
-          owned[in] = Tensor();
-          bound[in] = nullptr;
-        }
+      if (node_seconds)
+        (*node_seconds)[pos] = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     }
     RunResult result;
     for (ValueId id : plan.fetches_) {
       if (!bound[id]) fail("run: fetched value '", g.value(id).name, "' was not computed");
-      result.values.emplace(id, g.value(id).kind == ValueKind::result ? std::move(owned[id]) : Tensor(*bound[id]));
+      result.values.emplace(id, g.value(id).kind == ValueKind::result ? std::move(state.fetched[id]) : Tensor(*bound[id]));
     }
     return result;
   }
 
- private:
   static void check_node(const Graph& g, const Node& node, const std::vector<const Tensor*>& inputs,
                          const std::vector<Tensor*>& outputs) {
     for (std::size_t i = 0; i < outputs.size(); ++i) {
@@ -186,9 +322,11 @@ class Executor {
 };
 
 RunResult run(const Plan& plan, const Feeds& feeds, std::uint64_t step_seed) {
-  RunResult result;
-  plan.arena_->execute([&] { result = Executor::run(plan, feeds, step_seed); });
-  return result;
+  return Executor::run(plan, feeds, step_seed, nullptr);
+}
+
+RunResult run_profiled(const Plan& plan, const Feeds& feeds, std::uint64_t step_seed, std::vector<double>& node_seconds) {
+  return Executor::run(plan, feeds, step_seed, &node_seconds);
 }
 
 }  // namespace dagrad::runtime

@@ -1,6 +1,9 @@
 #pragma once
-// Executes graphs. compile() makes an immutable plan; run() executes it with oneTBB. The run state
-// lives in run(), so several threads may run one plan at once.
+// Executes graphs. compile() makes an immutable plan: the node order, and buffer slots assigned by
+// liveness (a slot is reused once its value's last reader ran; elementwise ops write in place
+// where their input dies). run() executes it with oneTBB. The buffers of a run live in a run
+// state that the plan's pool hands to one run at a time, so several threads may run one plan at
+// once, and runs after the first allocate only the fetched tensors they return.
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -39,11 +42,13 @@ class Plan {
   const Options& options() const { return options_; }
   // Bytes of the largest set of tensors alive at once while running, under liveness-based freeing.
   std::int64_t peak_bytes() const { return peak_bytes_; }
+  // Bytes of the reusable buffer slots one run state holds (fetched results come on top).
+  std::int64_t slot_bytes() const { return slot_bytes_; }
 
  private:
   friend Plan compile(const Graph&, Options, std::vector<ValueId>);
   friend class Executor;
-  friend RunResult run(const Plan&, const Feeds&, std::uint64_t);
+  struct StatePool;
   Graph graph_;
   std::vector<std::int32_t> order_;
   std::vector<ValueId> fetches_;
@@ -52,7 +57,12 @@ class Plan {
   std::vector<bool> kept_;                 // per value: returned to the caller
   Options options_;
   std::int64_t peak_bytes_ = 0;
+  std::int64_t slot_bytes_ = 0;
+  std::vector<std::int32_t> slot_of_;      // per value: its buffer slot, -1 for fed, constant or fetched values
+  std::vector<TensorType> slot_types_;     // per slot
+  std::vector<bool> zero_outputs_;         // per position: the op may leave output elements unwritten
   std::shared_ptr<tbb::task_arena> arena_;
+  std::shared_ptr<StatePool> pool_;        // run states not in use; shared by copies of the plan
 };
 
 // Plans the nodes needed for `fetch` (default: the graph's outputs, its gradients and its state updates).
@@ -61,6 +71,9 @@ Plan compile(const Graph& graph, Options options = {}, std::vector<ValueId> fetc
 // Runs the plan. Every fed tensor must match the graph's dtype and shape (an error names the value).
 // step_seed varies random ops (dropout) from run to run.
 RunResult run(const Plan& plan, const Feeds& feeds, std::uint64_t step_seed = 0);
+
+// run() that also records the wall time of every node: node_seconds[i] belongs to plan.order()[i].
+RunResult run_profiled(const Plan& plan, const Feeds& feeds, std::uint64_t step_seed, std::vector<double>& node_seconds);
 
 // Parameters and state of a graph, filled by their seeded initializers.
 TensorMap initialize_parameters(const Graph& graph);

@@ -1,0 +1,161 @@
+// Kernel microbenchmarks for the reference ResNet (resnet_ref, batch 64 by default):
+//  - single-threaded sgemm GFLOP/s, the yardstick measured in the same run;
+//  - convolution forward, backward-data and backward-filter GFLOP/s per layer shape, with the
+//    per-thread fraction of the sgemm rate;
+//  - relu, add and batch-norm forward/backward GB/s through the runtime (one-node plans);
+//  - per-node overhead: a chain of 1000 tiny elementwise nodes, microseconds per node.
+#include <oneapi/tbb/task_arena.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "ops/kernels/conv.h"
+#include "ops/kernels/gemm.h"
+#include "ops/ops.h"
+#include "runtime/runtime.h"
+
+namespace {
+
+using namespace dagrad;
+using Clock = std::chrono::steady_clock;
+
+// Best-of-`repeats` seconds of one call, after a warm-up call.
+double best_seconds(int repeats, const std::function<void()>& f) {
+  f();
+  double best = 1e30;
+  for (int i = 0; i < repeats; ++i) {
+    auto start = Clock::now();
+    f();
+    best = std::min(best, std::chrono::duration<double>(Clock::now() - start).count());
+  }
+  return best;
+}
+
+std::vector<float> random_floats(std::int64_t n, std::uint32_t seed) {
+  std::vector<float> v(static_cast<std::size_t>(n));
+  for (auto& x : v) {
+    seed = seed * 1664525u + 1013904223u;
+    x = static_cast<float>(seed >> 8) / 8388608.0f - 1.0f;
+  }
+  return v;
+}
+
+double sgemm_gflops(std::int64_t m, std::int64_t n, std::int64_t k) {
+  std::vector<float> a = random_floats(m * k, 1), b = random_floats(k * n, 2), c(static_cast<std::size_t>(m * n));
+  double s = best_seconds(5, [&] { kernels::gemm<float>(false, false, m, n, k, 1.f, a.data(), k, b.data(), n, 0.f, c.data(), n); });
+  return 2.0 * m * n * k / s * 1e-9;
+}
+
+struct ConvShape {
+  const char* name;
+  std::int64_t c, hw, f, k, stride, pad;
+};
+
+void bench_convs(tbb::task_arena& arena, int threads, std::int64_t batch, double sgemm_rate) {
+  // The distinct convolution shapes of resnet_ref on 1x28x28 images.
+  const ConvShape shapes[] = {
+      {"stem 1->16 3x3 28", 1, 28, 16, 3, 1, 1},       {"s1 16->16 3x3 28", 16, 28, 16, 3, 1, 1},
+      {"s2 16->32 3x3/2 28", 16, 28, 32, 3, 2, 1},     {"s2 32->32 3x3 14", 32, 14, 32, 3, 1, 1},
+      {"s2 sc 16->32 1x1/2 28", 16, 28, 32, 1, 2, 0},  {"s3 32->64 3x3/2 14", 32, 14, 64, 3, 2, 1},
+      {"s3 64->64 3x3 7", 64, 7, 64, 3, 1, 1},         {"s3 sc 32->64 1x1/2 14", 32, 14, 64, 1, 2, 0},
+  };
+  std::printf("\nconvolution, batch %lld, %d threads (GFLOP/s; %% = per-thread share of the 1-thread sgemm rate)\n",
+              static_cast<long long>(batch), threads);
+  std::printf("%-24s %14s %14s %14s\n", "layer", "forward", "backward-data", "backward-filter");
+  for (const ConvShape& s : shapes) {
+    const std::int64_t stride[2] = {s.stride, s.stride}, pad[2] = {s.pad, s.pad};
+    kernels::ConvGeometry g = kernels::conv_geometry(Shape{batch, s.c, s.hw, s.hw}, Shape{s.f, s.c, s.k, s.k}, stride, pad);
+    std::vector<float> x = random_floats(g.n * g.c * g.h * g.w, 3), w = random_floats(g.f * g.patch_size(), 4);
+    std::vector<float> y(static_cast<std::size_t>(g.n * g.f * g.out_pixels())), dx(x.size()), dw(w.size());
+    const double flops = 2.0 * g.n * g.f * g.out_pixels() * g.patch_size();
+    auto rate = [&](const std::function<void()>& f) { return flops / best_seconds(5, [&] { arena.execute(f); }) * 1e-9; };
+    double fwd = rate([&] { kernels::conv_forward<float>(g, x.data(), w.data(), nullptr, y.data()); });
+    double bwd_data = rate([&] { kernels::conv_backward_input<float>(g, y.data(), w.data(), dx.data()); });
+    double bwd_filter = rate([&] { kernels::conv_backward_filter<float>(g, x.data(), y.data(), dw.data()); });
+    auto pct = [&](double r) { return 100.0 * r / threads / sgemm_rate; };
+    std::printf("%-24s %7.1f (%3.0f%%) %7.1f (%3.0f%%) %7.1f (%3.0f%%)\n", s.name, fwd, pct(fwd), bwd_data, pct(bwd_data),
+                bwd_filter, pct(bwd_filter));
+  }
+}
+
+// One-node plans through the runtime: bytes moved per second.
+void bench_elementwise(int threads, std::int64_t batch) {
+  std::printf("\nelementwise and batch norm through the runtime, %d threads (GB/s)\n", threads);
+  const Shape shape{batch, 16, 28, 28};
+  const std::int64_t bytes = element_count(shape) * 4;
+  auto measure = [&](const char* label, int tensors_moved, const std::function<std::vector<Value>(Graph&)>& build) {
+    Graph g;
+    std::vector<Value> outs = build(g);
+    for (Value v : outs) g.mark_output(v);
+    runtime::Plan plan = runtime::compile(g, {.threads = threads});
+    TensorMap feeds_storage;
+    std::uint32_t seed = 7;
+    for (ValueId id : plan.feeds()) {
+      const ValueInfo& v = g.value(id);
+      Tensor t(v.type.dtype, v.type.shape);
+      std::vector<float> r = random_floats(t.numel(), seed++);
+      for (std::int64_t i = 0; i < t.numel(); ++i) t.data<float>()[i] = v.name.find("var") != std::string::npos ? 1.0f + std::abs(r[i]) : r[i];
+      feeds_storage.emplace(v.name, std::move(t));
+    }
+    runtime::Feeds feeds = runtime::feeds_from({&feeds_storage});
+    double s = best_seconds(10, [&] { runtime::run(plan, feeds); });
+    std::printf("%-28s %8.2f GB/s  (%.3f ms)\n", label, tensors_moved * static_cast<double>(bytes) / s * 1e-9, s * 1e3);
+  };
+  const TensorType act{DType::f32, shape}, chan{DType::f32, {16}};
+  measure("relu", 2, [&](Graph& g) { return std::vector{ops::relu(g.input("x", act))}; });
+  measure("relu_grad", 3, [&](Graph& g) { return std::vector{ops::relu_grad(g.input("y", act), g.input("dy", act))}; });
+  measure("add", 3, [&](Graph& g) { return std::vector{ops::add(g.input("a", act), g.input("b", act))}; });
+  measure("batch_norm (train)", 3, [&](Graph& g) {
+    ops::BatchNormOutputs o = ops::batch_norm(g.input("x", act), g.input("gamma", chan), g.input("beta", chan),
+                                              g.input("mean", chan), g.input("var", chan), true, 0.1, 1e-5);
+    return std::vector{o.y};
+  });
+  measure("batch_norm_grad (train)", 4, [&](Graph& g) {
+    return ops::batch_norm_grad(g.input("x", act), g.input("gamma", chan), g.input("mean", chan), g.input("invstd_var", chan),
+                                g.input("dy", act), true);
+  });
+}
+
+void bench_node_overhead(int threads) {
+  Graph g;
+  Value v = g.input("x", {DType::f32, {4}});
+  for (int i = 0; i < 1000; ++i) v = ops::relu(v);
+  g.mark_output(v);
+  runtime::Plan plan = runtime::compile(g, {.threads = threads});
+  Tensor x(DType::f32, {4});
+  runtime::Feeds feeds{{"x", &x}};
+  double s = best_seconds(20, [&] { runtime::run(plan, feeds); });
+  std::printf("\nper-node overhead: %.3f us per node (a chain of 1000 relu nodes on 4 floats, %d threads)\n", s * 1e6 / 1000, threads);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  int threads = 2;
+  std::int64_t batch = 64;
+  for (int i = 1; i + 1 < argc; i += 2) {
+    if (!std::strcmp(argv[i], "--threads")) threads = std::atoi(argv[i + 1]);
+    else if (!std::strcmp(argv[i], "--batch")) batch = std::atoll(argv[i + 1]);
+    else {
+      std::fprintf(stderr, "usage: %s [--threads N] [--batch N]\n", argv[0]);
+      return 2;
+    }
+  }
+  if (threads < 1 || batch < 2) {
+    std::fprintf(stderr, "--threads must be >= 1 and --batch >= 2\n");
+    return 2;
+  }
+  tbb::task_arena arena(threads);
+  const double sgemm = sgemm_gflops(256, 256, 256);
+  std::printf("single-threaded sgemm 256x256x256: %.1f GFLOP/s; conv-like 16x784x144: %.1f; 64x49x576: %.1f\n", sgemm,
+              sgemm_gflops(16, 784, 144), sgemm_gflops(64, 49, 576));
+  bench_convs(arena, threads, batch, sgemm);
+  bench_elementwise(threads, batch);
+  bench_node_overhead(threads);
+  return 0;
+}

@@ -1,0 +1,123 @@
+// dagrad profile: per-node forward and backward wall time of a training step (like `caffe time`),
+// averaged over several runs, with each node's share and totals per op.
+#include <algorithm>
+#include <cstdio>
+#include <filesystem>
+#include <iostream>
+#include <map>
+
+#include "autodiff/grad.h"
+#include "models/zoo.h"
+#include "runtime/runtime.h"
+#include "tools/cli.h"
+#include "tools/model_source.h"
+
+namespace dagrad::cli {
+namespace {
+
+// Deterministic pseudo-random inputs: images in [-1, 1), labels in [0, classes).
+TensorMap random_inputs(const Graph& g, std::int64_t classes) {
+  TensorMap feeds;
+  std::uint64_t state = 99;
+  auto next = [&] {
+    state = state * 6364136223846793005ULL + 1442695040888963407ULL;
+    return state >> 33;
+  };
+  for (ValueId id : g.values_of_kind(ValueKind::input)) {
+    const ValueInfo& v = g.value(id);
+    Tensor t(v.type.dtype, v.type.shape);
+    for (std::int64_t i = 0; i < t.numel(); ++i) {
+      if (v.type.dtype == DType::i64) t.data<std::int64_t>()[i] = static_cast<std::int64_t>(next() % static_cast<std::uint64_t>(classes));
+      else if (v.type.dtype == DType::f32) t.data<float>()[i] = static_cast<float>(next() % 65536) / 32768.0f - 1.0f;
+      else t.data<double>()[i] = static_cast<double>(next() % 65536) / 32768.0 - 1.0;
+    }
+    feeds.emplace(v.name, std::move(t));
+  }
+  return feeds;
+}
+
+}  // namespace
+
+int run_profile(const std::vector<std::string>& args) {
+  po::options_description options("options");
+  po::positional_options_description positional;
+  add_model_file_positional(options, positional);
+  add_model_source_options(options, 64);
+  options.add_options()("threads", po::value<int>()->default_value(0), "worker threads (0: all cores)")(
+      "iterations", po::value<int>()->default_value(10), "timed runs (after 2 warm-up runs)")(
+      "inference", "profile the forward pass in inference mode instead of a training step")(
+      "top", po::value<int>()->default_value(0), "list only the N slowest nodes (0: all, in run order)");
+  po::variables_map vm;
+  if (!parse("profile", "FILE | MODEL | --model NAME [--batch N] [--threads N] [--iterations N] [--inference] [--top N]",
+             options, positional, args, vm))
+    return kExitOk;
+  // A positional zoo name that is not a file stands for --model NAME.
+  if (vm.count("file") && !vm.count("model") && !std::filesystem::exists(vm["file"].as<std::string>())) {
+    const std::string name = vm["file"].as<std::string>();
+    for (const auto& entry : models::zoo_models())
+      if (entry.name == name) {
+        vm.erase("file");
+        vm.insert({"model", po::variable_value(name, false)});
+      }
+  }
+  const bool training = !vm.count("inference");
+  const int iterations = vm["iterations"].as<int>();
+  if (iterations < 1) throw UsageError("--iterations must be positive");
+  Model model = load_model_source(vm, training);
+
+  Graph g = model.graph;
+  if (training) {
+    if (g.loss() == kNoValue) fail("profile: the model has no loss to differentiate");
+    g = autodiff::grad_parameters(g).graph;
+  }
+  std::int64_t classes = 10;
+  for (ValueId out : g.outputs())
+    if (g.value(out).name == "logits") classes = g.value(out).type.shape.back();
+  runtime::Plan plan = runtime::compile(g, {.threads = vm["threads"].as<int>()});
+  TensorMap inputs = random_inputs(g, classes);
+  runtime::Feeds feeds = runtime::feeds_from({&model.parameters, &model.state, &inputs});
+
+  std::vector<double> seconds, total(plan.order().size(), 0.0);
+  for (int i = 0; i < 2; ++i) runtime::run_profiled(plan, feeds, static_cast<std::uint64_t>(i), seconds);
+  for (int i = 0; i < iterations; ++i) {
+    runtime::run_profiled(plan, feeds, static_cast<std::uint64_t>(i + 2), seconds);
+    for (std::size_t p = 0; p < seconds.size(); ++p) total[p] += seconds[p];
+  }
+  double all = 0, forward = 0, backward = 0;
+  std::map<std::string, std::pair<double, int>> per_op;
+  for (std::size_t p = 0; p < total.size(); ++p) {
+    total[p] /= iterations;
+    const Node& node = g.node(plan.order()[p]);
+    all += total[p];
+    (node.backward ? backward : forward) += total[p];
+    auto& [time, count] = per_op[node.op + (node.backward ? " (backward)" : "")];
+    time += total[p];
+    ++count;
+  }
+
+  std::vector<std::size_t> rows(total.size());
+  for (std::size_t p = 0; p < rows.size(); ++p) rows[p] = p;
+  const int top = vm["top"].as<int>();
+  if (top > 0) {
+    std::stable_sort(rows.begin(), rows.end(), [&](std::size_t a, std::size_t b) { return total[a] > total[b]; });
+    rows.resize(std::min<std::size_t>(rows.size(), static_cast<std::size_t>(top)));
+  }
+  std::printf("%-4s %-9s %-26s %-44s %-18s %10s %6s\n", "#", "pass", "op", "node", "output", "ms", "share");
+  for (std::size_t p : rows) {
+    const Node& node = g.node(plan.order()[p]);
+    std::string shape = node.outputs.empty() ? "" : to_string(g.value(node.outputs[0]).type.shape);
+    std::printf("%-4zu %-9s %-26s %-44s %-18s %10.3f %5.1f%%\n", p, node.backward ? "backward" : "forward",
+                node.op.c_str(), node.name.c_str(), shape.c_str(), 1000 * total[p], 100 * total[p] / all);
+  }
+  std::printf("\nper op:\n");
+  std::vector<std::pair<std::string, std::pair<double, int>>> ops(per_op.begin(), per_op.end());
+  std::sort(ops.begin(), ops.end(), [](const auto& a, const auto& b) { return a.second.first > b.second.first; });
+  for (const auto& [op, entry] : ops)
+    std::printf("  %-40s %4d nodes %10.3f ms %5.1f%%\n", op.c_str(), entry.second, 1000 * entry.first, 100 * entry.first / all);
+  std::printf("\nforward %.3f ms, backward %.3f ms, total %.3f ms per run (%zu nodes, %d runs, batch %s)\n",
+              1000 * forward, 1000 * backward, 1000 * all, total.size(), iterations,
+              std::to_string(vm["batch"].as<std::int64_t>()).c_str());
+  return kExitOk;
+}
+
+}  // namespace dagrad::cli
