@@ -77,7 +77,8 @@ std::string graph_to_json(const Graph& g) {
     values.push_back({{"name", v.name}, {"kind", value_kind_name(v.kind)}, {"dtype", dtype_name(v.type.dtype)}, {"shape", v.type.shape}});
   for (const Node& node : g.nodes()) {
     json attrs = json::object();
-    for (const auto& [key, value] : node.attrs) std::visit([&](const auto& x) { attrs[key] = x; }, value);
+    // Not a structured binding: clang before 16 cannot capture one in a lambda (the fuzz build uses clang 14).
+    for (const auto& attr : node.attrs) std::visit([&](const auto& x) { attrs[attr.first] = x; }, attr.second);
     json inputs = json::array(), outputs = json::array();
     for (ValueId id : node.inputs) inputs.push_back(g.value(id).name);
     for (ValueId id : node.outputs) outputs.push_back(g.value(id).name);
