@@ -26,7 +26,10 @@ void register_relu_grad(OpRegistry& registry) {
           const T* dy = k.input(1).data<T>().data();
           T* dx = k.output(0).data<T>().data();
           kernels::parallel_chunks(k.input(0).numel(), kernels::kElementwiseGrain, [&](std::int64_t b, std::int64_t e) {
-            for (std::int64_t i = b; i < e; ++i) dx[i] = y[i] > T(0) ? dy[i] : T(0);
+            for (std::int64_t i = b; i < e; ++i) {
+              const T d = dy[i];  // read unconditionally so the select vectorizes
+              dx[i] = y[i] > T(0) ? d : T(0);
+            }
           });
         });
       },

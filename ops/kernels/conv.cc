@@ -18,14 +18,33 @@ std::string joined(std::span<const std::int64_t> dims, const char* separator) {
 }
 std::string bracketed(std::span<const std::int64_t> dims) { return "[" + joined(dims, ",") + "]"; }
 
+// Per-thread scratch that only grows, so kernels allocate nothing after their first call. A chunk
+// body never waits on other TBB work, so no other chunk can run on this thread while it holds it.
+template <class T, int Tag> T* scratch(std::int64_t count) {
+  thread_local std::vector<T> buffer;
+  if (static_cast<std::int64_t>(buffer.size()) < count) buffer.resize(static_cast<std::size_t>(count));
+  return buffer.data();
+}
+
+// The output columns [lo, hi) of kernel column j whose input column ox * sw - pw + j lies inside
+// the image; the others read padding.
+inline void valid_columns(const ConvGeometry& g, std::int64_t j, std::int64_t& lo, std::int64_t& hi) {
+  const std::int64_t first = g.pw - j;  // ox * sw >= first
+  lo = first <= 0 ? 0 : (first + g.sw - 1) / g.sw;
+  const std::int64_t last = g.w - 1 + g.pw - j;  // ox * sw <= last
+  hi = last < 0 ? 0 : std::min(g.ow, last / g.sw + 1);
+  lo = std::min(lo, hi);
+}
+
 // Rows (c, i, j) and columns (oy, ox) of the im2col matrix of one image: the input value under
-// kernel tap (i, j) of output pixel (oy, ox), or 0 in the padding.
-template <class T> void im2col(const ConvGeometry& g, const T* x, T* col) {
-  const std::int64_t pixels = g.out_pixels();
+// kernel tap (i, j) of output pixel (oy, ox), or 0 in the padding. Row r starts at col + r * ld.
+template <class T> void im2col(const ConvGeometry& g, const T* x, T* col, std::int64_t ld) {
   for (std::int64_t c = 0; c < g.c; ++c)
     for (std::int64_t i = 0; i < g.kh; ++i)
       for (std::int64_t j = 0; j < g.kw; ++j) {
-        T* row = col + ((c * g.kh + i) * g.kw + j) * pixels;
+        T* row = col + ((c * g.kh + i) * g.kw + j) * ld;
+        std::int64_t lo, hi;
+        valid_columns(g, j, lo, hi);
         for (std::int64_t oy = 0; oy < g.oh; ++oy) {
           const std::int64_t iy = oy * g.sh - g.ph + i;
           T* out = row + oy * g.ow;
@@ -33,33 +52,47 @@ template <class T> void im2col(const ConvGeometry& g, const T* x, T* col) {
             std::fill(out, out + g.ow, T(0));
             continue;
           }
-          const T* in = x + (c * g.h + iy) * g.w;
-          for (std::int64_t ox = 0; ox < g.ow; ++ox) {
-            const std::int64_t ix = ox * g.sw - g.pw + j;
-            out[ox] = ix >= 0 && ix < g.w ? in[ix] : T(0);
+          const T* in = x + (c * g.h + iy) * g.w + j - g.pw;  // in[ox * sw] is tap (i, j) of pixel ox
+          std::fill(out, out + lo, T(0));
+          if (g.sw == 1) {
+            std::copy(in + lo, in + hi, out + lo);
+          } else {
+            for (std::int64_t ox = lo; ox < hi; ++ox) out[ox] = in[ox * g.sw];
           }
+          std::fill(out + hi, out + g.ow, T(0));
         }
       }
 }
 
 // The adjoint of im2col: adds every column entry back onto the input pixel it was read from.
-template <class T> void col2im(const ConvGeometry& g, const T* col, T* x) {
-  const std::int64_t pixels = g.out_pixels();
+template <class T> void col2im(const ConvGeometry& g, const T* col, std::int64_t ld, T* x) {
   std::fill(x, x + g.c * g.h * g.w, T(0));
   for (std::int64_t c = 0; c < g.c; ++c)
     for (std::int64_t i = 0; i < g.kh; ++i)
       for (std::int64_t j = 0; j < g.kw; ++j) {
-        const T* row = col + ((c * g.kh + i) * g.kw + j) * pixels;
+        const T* row = col + ((c * g.kh + i) * g.kw + j) * ld;
+        std::int64_t lo, hi;
+        valid_columns(g, j, lo, hi);
         for (std::int64_t oy = 0; oy < g.oh; ++oy) {
           const std::int64_t iy = oy * g.sh - g.ph + i;
           if (iy < 0 || iy >= g.h) continue;
-          T* out = x + (c * g.h + iy) * g.w;
-          for (std::int64_t ox = 0; ox < g.ow; ++ox) {
-            const std::int64_t ix = ox * g.sw - g.pw + j;
-            if (ix >= 0 && ix < g.w) out[ix] += row[oy * g.ow + ox];
+          T* out = x + (c * g.h + iy) * g.w + j - g.pw;
+          const T* in = row + oy * g.ow;
+          if (g.sw == 1) {
+            for (std::int64_t ox = lo; ox < hi; ++ox) out[ox] += in[ox];
+          } else {
+            for (std::int64_t ox = lo; ox < hi; ++ox) out[ox * g.sw] += in[ox];
           }
         }
       }
+}
+
+// Images per GEMM: enough output pixels side by side for an efficient product even on small maps
+// (7x7). A function of the shape only, so the arithmetic does not depend on the thread count.
+inline std::int64_t images_per_gemm(const ConvGeometry& g) {
+  constexpr std::int64_t kMinColumns = 256;
+  const std::int64_t pixels = std::max<std::int64_t>(1, g.out_pixels());
+  return std::clamp<std::int64_t>((kMinColumns + pixels - 1) / pixels, 1, std::max<std::int64_t>(1, g.n));
 }
 
 // Filter gradients of image groups are summed in group order; the grouping depends only on the
@@ -139,67 +172,107 @@ Shape conv_output_shape(const ConvGeometry& g, int spatial_dims) {
 }
 
 template <class T> void conv_forward(const ConvGeometry& g, const T* x, const T* w, const T* bias, T* y) {
-  const std::int64_t patch = g.patch_size(), pixels = g.out_pixels();
-  parallel_chunks(g.n, 1, [&](std::int64_t begin, std::int64_t end) {
-    std::vector<T> col(g.pointwise() ? 0 : patch * pixels);
-    for (std::int64_t image = begin; image < end; ++image) {
-      const T* xn = x + image * g.c * g.h * g.w;
-      T* yn = y + image * g.f * pixels;
-      const T* cols = xn;
-      if (!g.pointwise()) {
-        im2col(g, xn, col.data());
-        cols = col.data();
+  const std::int64_t patch = g.patch_size(), pixels = g.out_pixels(), in_size = g.c * g.h * g.w;
+  const std::int64_t per_gemm = images_per_gemm(g);
+  parallel_chunks(g.n, per_gemm, [&](std::int64_t begin, std::int64_t end) {
+    const std::int64_t images = end - begin, ld = images * pixels;
+    T* yn = y + begin * g.f * pixels;
+    if (images == 1 && g.pointwise()) {
+      gemm<T>(false, false, g.f, pixels, patch, T(1), w, patch, x + begin * in_size, pixels, T(0), yn, pixels);
+    } else {
+      // im2col of the images side by side: [patch, images * pixels].
+      T* col = scratch<T, 0>(patch * ld);
+      for (std::int64_t j = 0; j < images; ++j) im2col(g, x + (begin + j) * in_size, col + j * pixels, ld);
+      if (images == 1) {
+        gemm<T>(false, false, g.f, pixels, patch, T(1), w, patch, col, ld, T(0), yn, pixels);
+      } else {
+        T* product = scratch<T, 1>(g.f * ld);  // [F, images * pixels], then scattered to NCHW
+        gemm<T>(false, false, g.f, ld, patch, T(1), w, patch, col, ld, T(0), product, ld);
+        for (std::int64_t j = 0; j < images; ++j)
+          for (std::int64_t f = 0; f < g.f; ++f)
+            std::copy(product + f * ld + j * pixels, product + f * ld + (j + 1) * pixels, yn + (j * g.f + f) * pixels);
       }
-      gemm<T>(false, false, g.f, pixels, patch, T(1), w, patch, cols, pixels, T(0), yn, pixels);
-      if (bias)
-        for (std::int64_t f = 0; f < g.f; ++f)
-          for (std::int64_t p = 0; p < pixels; ++p) yn[f * pixels + p] += bias[f];
     }
+    if (bias)
+      for (std::int64_t j = 0; j < images; ++j)
+        for (std::int64_t f = 0; f < g.f; ++f) {
+          T* row = yn + (j * g.f + f) * pixels;
+          for (std::int64_t p = 0; p < pixels; ++p) row[p] += bias[f];
+        }
   });
 }
 
 template <class T> void conv_backward_input(const ConvGeometry& g, const T* dy, const T* w, T* dx) {
-  const std::int64_t patch = g.patch_size(), pixels = g.out_pixels();
-  parallel_chunks(g.n, 1, [&](std::int64_t begin, std::int64_t end) {
-    std::vector<T> col(g.pointwise() ? 0 : patch * pixels);
-    for (std::int64_t image = begin; image < end; ++image) {
-      const T* dyn = dy + image * g.f * pixels;
-      T* dxn = dx + image * g.c * g.h * g.w;
-      // The column gradient w^T dy; for a pointwise convolution it is dx itself.
-      T* cols = g.pointwise() ? dxn : col.data();
-      gemm<T>(true, false, patch, pixels, g.f, T(1), w, patch, dyn, pixels, T(0), cols, pixels);
-      if (!g.pointwise()) col2im(g, cols, dxn);
+  const std::int64_t patch = g.patch_size(), pixels = g.out_pixels(), in_size = g.c * g.h * g.w;
+  const std::int64_t per_gemm = images_per_gemm(g);
+  parallel_chunks(g.n, per_gemm, [&](std::int64_t begin, std::int64_t end) {
+    const std::int64_t images = end - begin, ld = images * pixels;
+    const T* dyn = dy + begin * g.f * pixels;
+    if (images == 1 && g.pointwise()) {  // the column gradient w^T dy is dx itself
+      gemm<T>(true, false, patch, pixels, g.f, T(1), w, patch, dyn, pixels, T(0), dx + begin * in_size, pixels);
+      return;
+    }
+    const T* dy_columns = dyn;  // [F, images * pixels]
+    if (images > 1) {
+      T* gathered = scratch<T, 1>(g.f * ld);
+      for (std::int64_t j = 0; j < images; ++j)
+        for (std::int64_t f = 0; f < g.f; ++f)
+          std::copy(dyn + (j * g.f + f) * pixels, dyn + (j * g.f + f + 1) * pixels, gathered + f * ld + j * pixels);
+      dy_columns = gathered;
+    }
+    T* col = scratch<T, 0>(patch * ld);
+    gemm<T>(true, false, patch, ld, g.f, T(1), w, patch, dy_columns, ld, T(0), col, ld);
+    for (std::int64_t j = 0; j < images; ++j) {
+      T* dxn = dx + (begin + j) * in_size;
+      if (g.pointwise()) {
+        for (std::int64_t c = 0; c < g.c; ++c) std::copy(col + c * ld + j * pixels, col + c * ld + (j + 1) * pixels, dxn + c * pixels);
+      } else {
+        col2im(g, col + j * pixels, ld, dxn);
+      }
     }
   });
 }
 
 template <class T> void conv_backward_filter(const ConvGeometry& g, const T* x, const T* dy, T* dw) {
-  const std::int64_t patch = g.patch_size(), pixels = g.out_pixels();
+  const std::int64_t patch = g.patch_size(), pixels = g.out_pixels(), in_size = g.c * g.h * g.w;
   const std::int64_t dw_size = g.f * patch;
   if (g.n == 0 || dw_size == 0) {
     std::fill(dw, dw + dw_size, T(0));
     return;
   }
-  std::int64_t groups = std::min(g.n, kMaxFilterGroups);
+  // Groups of whole GEMM batches; each group sums its batches into its own partial, and the
+  // partials are added in group order. Both depend on the shape only.
+  const std::int64_t per_gemm = images_per_gemm(g);
+  const std::int64_t batches = (g.n + per_gemm - 1) / per_gemm;
+  std::int64_t groups = std::min(batches, kMaxFilterGroups);
   while (groups > 1 && groups * dw_size > kMaxPartialElements) --groups;
-  const std::int64_t per_group = (g.n + groups - 1) / groups;
-  groups = (g.n + per_group - 1) / per_group;
+  const std::int64_t batches_per_group = (batches + groups - 1) / groups;
+  groups = (batches + batches_per_group - 1) / batches_per_group;
   std::vector<T> partial(groups > 1 ? groups * dw_size : 0);
 
   parallel_chunks(groups, 1, [&](std::int64_t begin, std::int64_t end) {
-    std::vector<T> col(g.pointwise() ? 0 : patch * pixels);
     for (std::int64_t group = begin; group < end; ++group) {
       T* out = groups == 1 ? dw : partial.data() + group * dw_size;
-      const std::int64_t first = group * per_group, last = std::min(g.n, first + per_group);
-      for (std::int64_t image = first; image < last; ++image) {
-        const T* xn = x + image * g.c * g.h * g.w;
-        const T* cols = xn;
-        if (!g.pointwise()) {
-          im2col(g, xn, col.data());
-          cols = col.data();
+      const std::int64_t first = group * batches_per_group * per_gemm;
+      const std::int64_t last = std::min(g.n, (group + 1) * batches_per_group * per_gemm);
+      for (std::int64_t start = first; start < last; start += per_gemm) {
+        const std::int64_t images = std::min(per_gemm, last - start), ld = images * pixels;
+        const T* dyn = dy + start * g.f * pixels;
+        const T* dy_columns = dyn;
+        if (images > 1) {
+          T* gathered = scratch<T, 1>(g.f * ld);
+          for (std::int64_t j = 0; j < images; ++j)
+            for (std::int64_t f = 0; f < g.f; ++f)
+              std::copy(dyn + (j * g.f + f) * pixels, dyn + (j * g.f + f + 1) * pixels, gathered + f * ld + j * pixels);
+          dy_columns = gathered;
         }
-        gemm<T>(false, true, g.f, patch, pixels, T(1), dy + image * g.f * pixels, pixels, cols, pixels,
-                image == first ? T(0) : T(1), out, patch);
+        const T* cols = x + start * in_size;
+        if (images > 1 || !g.pointwise()) {
+          T* col = scratch<T, 0>(patch * ld);
+          for (std::int64_t j = 0; j < images; ++j) im2col(g, x + (start + j) * in_size, col + j * pixels, ld);
+          cols = col;
+        }
+        gemm<T>(false, true, g.f, patch, ld, T(1), dy_columns, ld, cols, ld, start == first ? T(0) : T(1), out, patch);
       }
     }
   });
