@@ -1,0 +1,88 @@
+// The fast convolution kernels (im2col + GEMM over image groups, per-thread scratch) against a
+// plain direct convolution written from the definition, on the layer shapes of the reference
+// ResNet, including batches that leave a partial image group.
+#include <cmath>
+#include <cstdint>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "ops/kernels/conv.h"
+
+namespace dagrad::kernels {
+namespace {
+
+struct Layer {
+  std::int64_t n, c, hw, f, k, stride, pad;
+};
+
+std::vector<float> values(std::int64_t count, std::uint32_t seed) {
+  std::vector<float> v(static_cast<std::size_t>(count));
+  for (auto& x : v) {
+    seed = seed * 1664525u + 1013904223u;
+    x = static_cast<float>(seed >> 8) / 8388608.0f - 1.0f;
+  }
+  return v;
+}
+
+// x [N,C,H,W] at (n, c, iy, ix), or 0 outside the image (the padding).
+double input_at(const ConvGeometry& g, const std::vector<float>& x, std::int64_t n, std::int64_t c, std::int64_t iy,
+                std::int64_t ix) {
+  if (iy < 0 || iy >= g.h || ix < 0 || ix >= g.w) return 0;
+  return x[((n * g.c + c) * g.h + iy) * g.w + ix];
+}
+
+void expect_close(const std::vector<float>& got, const std::vector<double>& want, const char* what) {
+  ASSERT_EQ(got.size(), want.size());
+  for (std::size_t i = 0; i < got.size(); ++i)
+    ASSERT_NEAR(got[i], want[i], 1e-4 + 1e-4 * std::abs(want[i])) << what << " element " << i;
+}
+
+class ConvKernels : public ::testing::TestWithParam<Layer> {};
+
+TEST_P(ConvKernels, MatchDirectReference) {
+  const Layer l = GetParam();
+  const std::int64_t stride[2] = {l.stride, l.stride}, pad[2] = {l.pad, l.pad};
+  const ConvGeometry g = conv_geometry(Shape{l.n, l.c, l.hw, l.hw}, Shape{l.f, l.c, l.k, l.k}, stride, pad);
+  const std::vector<float> x = values(g.n * g.c * g.h * g.w, 1), w = values(g.f * g.patch_size(), 2);
+  const std::vector<float> dy = values(g.n * g.f * g.out_pixels(), 3), bias = values(g.f, 4);
+
+  std::vector<double> y_ref(dy.size()), dx_ref(x.size(), 0.0), dw_ref(w.size(), 0.0);
+  for (std::int64_t n = 0; n < g.n; ++n)
+    for (std::int64_t f = 0; f < g.f; ++f)
+      for (std::int64_t oy = 0; oy < g.oh; ++oy)
+        for (std::int64_t ox = 0; ox < g.ow; ++ox) {
+          const std::int64_t out = ((n * g.f + f) * g.oh + oy) * g.ow + ox;
+          double sum = bias[f];
+          for (std::int64_t c = 0; c < g.c; ++c)
+            for (std::int64_t i = 0; i < g.kh; ++i)
+              for (std::int64_t j = 0; j < g.kw; ++j) {
+                const std::int64_t iy = oy * g.sh - g.ph + i, ix = ox * g.sw - g.pw + j;
+                const std::int64_t wi = ((f * g.c + c) * g.kh + i) * g.kw + j;
+                sum += w[wi] * input_at(g, x, n, c, iy, ix);
+                if (iy >= 0 && iy < g.h && ix >= 0 && ix < g.w) {
+                  dx_ref[((n * g.c + c) * g.h + iy) * g.w + ix] += w[wi] * double(dy[out]);
+                  dw_ref[wi] += dy[out] * input_at(g, x, n, c, iy, ix);
+                }
+              }
+          y_ref[out] = sum;
+        }
+
+  std::vector<float> y(y_ref.size()), dx(x.size(), 7.0f), dw(w.size(), 7.0f);  // stale values must be overwritten
+  conv_forward<float>(g, x.data(), w.data(), bias.data(), y.data());
+  conv_backward_input<float>(g, dy.data(), w.data(), dx.data());
+  conv_backward_filter<float>(g, x.data(), dy.data(), dw.data());
+  expect_close(y, y_ref, "forward");
+  expect_close(dx, dx_ref, "backward-input");
+  expect_close(dw, dw_ref, "backward-filter");
+}
+
+INSTANTIATE_TEST_SUITE_P(ResnetRefShapes, ConvKernels,
+                         ::testing::Values(Layer{3, 1, 28, 16, 3, 1, 1}, Layer{2, 16, 28, 16, 3, 1, 1},
+                                           Layer{3, 16, 28, 32, 3, 2, 1}, Layer{5, 32, 14, 32, 3, 1, 1},
+                                           Layer{3, 16, 28, 32, 1, 2, 0}, Layer{8, 32, 14, 64, 3, 2, 1},
+                                           Layer{8, 64, 7, 64, 3, 1, 1}, Layer{7, 32, 14, 64, 1, 2, 0},
+                                           Layer{9, 8, 5, 4, 1, 1, 0}, Layer{4, 3, 9, 5, 3, 2, 0}));
+
+}  // namespace
+}  // namespace dagrad::kernels
