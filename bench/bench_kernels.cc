@@ -47,7 +47,7 @@ std::vector<float> random_floats(std::int64_t n, std::uint32_t seed) {
 
 double sgemm_gflops(std::int64_t m, std::int64_t n, std::int64_t k) {
   std::vector<float> a = random_floats(m * k, 1), b = random_floats(k * n, 2), c(static_cast<std::size_t>(m * n));
-  double s = best_seconds(5, [&] { kernels::gemm<float>(false, false, m, n, k, 1.f, a.data(), k, b.data(), n, 0.f, c.data(), n); });
+  double s = best_seconds(10, [&] { kernels::gemm<float>(false, false, m, n, k, 1.f, a.data(), k, b.data(), n, 0.f, c.data(), n); });
   return 2.0 * m * n * k / s * 1e-9;
 }
 
@@ -73,7 +73,7 @@ void bench_convs(tbb::task_arena& arena, int threads, std::int64_t batch, double
     std::vector<float> x = random_floats(g.n * g.c * g.h * g.w, 3), w = random_floats(g.f * g.patch_size(), 4);
     std::vector<float> y(static_cast<std::size_t>(g.n * g.f * g.out_pixels())), dx(x.size()), dw(w.size());
     const double flops = 2.0 * g.n * g.f * g.out_pixels() * g.patch_size();
-    auto rate = [&](const std::function<void()>& f) { return flops / best_seconds(5, [&] { arena.execute(f); }) * 1e-9; };
+    auto rate = [&](const std::function<void()>& f) { return flops / best_seconds(10, [&] { arena.execute(f); }) * 1e-9; };
     double fwd = rate([&] { kernels::conv_forward<float>(g, x.data(), w.data(), nullptr, y.data()); });
     double bwd_data = rate([&] { kernels::conv_backward_input<float>(g, y.data(), w.data(), dx.data()); });
     double bwd_filter = rate([&] { kernels::conv_backward_filter<float>(g, x.data(), y.data(), dw.data()); });

@@ -26,65 +26,72 @@ template <class T, int Tag> T* scratch(std::int64_t count) {
   return buffer.data();
 }
 
-// The output columns [lo, hi) of kernel column j whose input column ox * sw - pw + j lies inside
-// the image; the others read padding.
-inline void valid_columns(const ConvGeometry& g, std::int64_t j, std::int64_t& lo, std::int64_t& hi) {
-  const std::int64_t first = g.pw - j;  // ox * sw >= first
-  lo = first <= 0 ? 0 : (first + g.sw - 1) / g.sw;
-  const std::int64_t last = g.w - 1 + g.pw - j;  // ox * sw <= last
-  hi = last < 0 ? 0 : std::min(g.ow, last / g.sw + 1);
-  lo = std::min(lo, hi);
+// One image zero-padded to [C, H + 2 PH, W + 2 PW], so that every im2col row is a plain strided
+// copy with no bounds tests (short per-row copies with edge tests cost more than the GEMM).
+template <class T> const T* padded_image(const ConvGeometry& g, const T* x, T* padded) {
+  const std::int64_t hp = g.h + 2 * g.ph, wp = g.w + 2 * g.pw;
+  if (g.ph == 0 && g.pw == 0) return x;
+  std::fill(padded, padded + g.c * hp * wp, T(0));
+  for (std::int64_t c = 0; c < g.c; ++c)
+    for (std::int64_t y = 0; y < g.h; ++y) {
+      const T* in = x + (c * g.h + y) * g.w;
+      T* out = padded + (c * hp + y + g.ph) * wp + g.pw;
+      for (std::int64_t i = 0; i < g.w; ++i) out[i] = in[i];
+    }
+  return padded;
 }
 
 // Rows (c, i, j) and columns (oy, ox) of the im2col matrix of one image: the input value under
 // kernel tap (i, j) of output pixel (oy, ox), or 0 in the padding. Row r starts at col + r * ld.
 template <class T> void im2col(const ConvGeometry& g, const T* x, T* col, std::int64_t ld) {
+  const std::int64_t hp = g.h + 2 * g.ph, wp = g.w + 2 * g.pw;
+  const T* padded = padded_image(g, x, scratch<T, 2>(g.c * hp * wp));
+  const std::int64_t ow = g.ow, sw = g.sw;
   for (std::int64_t c = 0; c < g.c; ++c)
     for (std::int64_t i = 0; i < g.kh; ++i)
       for (std::int64_t j = 0; j < g.kw; ++j) {
         T* row = col + ((c * g.kh + i) * g.kw + j) * ld;
-        std::int64_t lo, hi;
-        valid_columns(g, j, lo, hi);
         for (std::int64_t oy = 0; oy < g.oh; ++oy) {
-          const std::int64_t iy = oy * g.sh - g.ph + i;
-          T* out = row + oy * g.ow;
-          if (iy < 0 || iy >= g.h) {
-            std::fill(out, out + g.ow, T(0));
-            continue;
-          }
-          const T* in = x + (c * g.h + iy) * g.w + j - g.pw;  // in[ox * sw] is tap (i, j) of pixel ox
-          std::fill(out, out + lo, T(0));
-          if (g.sw == 1) {
-            std::copy(in + lo, in + hi, out + lo);
+          const T* in = padded + (c * hp + oy * g.sh + i) * wp + j;
+          T* out = row + oy * ow;
+          if (sw == 1) {
+            for (std::int64_t ox = 0; ox < ow; ++ox) out[ox] = in[ox];
           } else {
-            for (std::int64_t ox = lo; ox < hi; ++ox) out[ox] = in[ox * g.sw];
+            for (std::int64_t ox = 0; ox < ow; ++ox) out[ox] = in[ox * sw];
           }
-          std::fill(out + hi, out + g.ow, T(0));
         }
       }
 }
 
-// The adjoint of im2col: adds every column entry back onto the input pixel it was read from.
+// The adjoint of im2col: adds every column entry back onto the input pixel it was read from (in a
+// padded image whose interior is then copied out), in a fixed order.
 template <class T> void col2im(const ConvGeometry& g, const T* col, std::int64_t ld, T* x) {
-  std::fill(x, x + g.c * g.h * g.w, T(0));
+  const std::int64_t hp = g.h + 2 * g.ph, wp = g.w + 2 * g.pw;
+  const bool pads = g.ph != 0 || g.pw != 0;
+  T* padded = pads ? scratch<T, 2>(g.c * hp * wp) : x;
+  std::fill(padded, padded + g.c * hp * wp, T(0));
+  const std::int64_t ow = g.ow, sw = g.sw;
   for (std::int64_t c = 0; c < g.c; ++c)
     for (std::int64_t i = 0; i < g.kh; ++i)
       for (std::int64_t j = 0; j < g.kw; ++j) {
         const T* row = col + ((c * g.kh + i) * g.kw + j) * ld;
-        std::int64_t lo, hi;
-        valid_columns(g, j, lo, hi);
         for (std::int64_t oy = 0; oy < g.oh; ++oy) {
-          const std::int64_t iy = oy * g.sh - g.ph + i;
-          if (iy < 0 || iy >= g.h) continue;
-          T* out = x + (c * g.h + iy) * g.w + j - g.pw;
-          const T* in = row + oy * g.ow;
-          if (g.sw == 1) {
-            for (std::int64_t ox = lo; ox < hi; ++ox) out[ox] += in[ox];
+          T* out = padded + (c * hp + oy * g.sh + i) * wp + j;
+          const T* in = row + oy * ow;
+          if (sw == 1) {
+            for (std::int64_t ox = 0; ox < ow; ++ox) out[ox] += in[ox];
           } else {
-            for (std::int64_t ox = lo; ox < hi; ++ox) out[ox * g.sw] += in[ox];
+            for (std::int64_t ox = 0; ox < ow; ++ox) out[ox * sw] += in[ox];
           }
         }
       }
+  if (!pads) return;
+  for (std::int64_t c = 0; c < g.c; ++c)
+    for (std::int64_t y = 0; y < g.h; ++y) {
+      const T* in = padded + (c * hp + y + g.ph) * wp + g.pw;
+      T* out = x + (c * g.h + y) * g.w;
+      for (std::int64_t i = 0; i < g.w; ++i) out[i] = in[i];
+    }
 }
 
 // Images per GEMM: enough output pixels side by side for an efficient product even on small maps
@@ -204,6 +211,29 @@ template <class T> void conv_forward(const ConvGeometry& g, const T* x, const T*
 
 template <class T> void conv_backward_input(const ConvGeometry& g, const T* dy, const T* w, T* dx) {
   const std::int64_t patch = g.patch_size(), pixels = g.out_pixels(), in_size = g.c * g.h * g.w;
+  // A stride-1 convolution's input gradient is the forward convolution of dy (padded by
+  // k - 1 - pad) with the filters flipped in space and transposed in channels: an im2col + GEMM of
+  // the forward's shape instead of a GEMM with only F terms per output and a scattering col2im.
+  // Its GEMM has C rows, so it pays only with enough input channels.
+  if (g.sh == 1 && g.sw == 1 && !g.pointwise() && g.ph <= g.kh - 1 && g.pw <= g.kw - 1 && g.f > 0 && g.c >= 8) {
+    ConvGeometry t = g;
+    t.c = g.f;
+    t.h = g.oh;
+    t.w = g.ow;
+    t.f = g.c;
+    t.ph = g.kh - 1 - g.ph;
+    t.pw = g.kw - 1 - g.pw;
+    t.oh = g.h;
+    t.ow = g.w;
+    std::vector<T> flipped(static_cast<std::size_t>(g.c * g.f * g.kh * g.kw));
+    for (std::int64_t f = 0; f < g.f; ++f)
+      for (std::int64_t c = 0; c < g.c; ++c)
+        for (std::int64_t i = 0; i < g.kh; ++i)
+          for (std::int64_t j = 0; j < g.kw; ++j)
+            flipped[((c * g.f + f) * g.kh + (g.kh - 1 - i)) * g.kw + (g.kw - 1 - j)] = w[((f * g.c + c) * g.kh + i) * g.kw + j];
+    conv_forward<T>(t, dy, flipped.data(), nullptr, dx);
+    return;
+  }
   const std::int64_t per_gemm = images_per_gemm(g);
   parallel_chunks(g.n, per_gemm, [&](std::int64_t begin, std::int64_t end) {
     const std::int64_t images = end - begin, ld = images * pixels;
