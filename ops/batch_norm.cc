@@ -7,6 +7,7 @@
 
 #include "graph/op.h"
 #include "ops/kernels/channels.h"
+#include "ops/kernels/lane_sum.h"
 #include "ops/kernels/parallel.h"
 #include "ops/ops.h"
 
@@ -66,16 +67,21 @@ template <class T> void forward(const BatchNormAttrs& a, KernelContext& k) {
     for (std::int64_t c = begin; c < end; ++c) {
       double mean, invstd;
       if (a.training) {
+        // Per image, a lane sum over the contiguous H*W run; images added in order.
         double sum = 0;
-        for (std::int64_t n = 0; n < l.batch; ++n)
-          for (std::int64_t s = 0; s < l.inner; ++s) sum += x[l.offset(n, c) + s];
+        for (std::int64_t n = 0; n < l.batch; ++n) {
+          const T* run = x + l.offset(n, c);
+          sum += kernels::lane_sum(l.inner, [run](std::int64_t s) { return static_cast<double>(run[s]); });
+        }
         mean = sum / count;
         double squares = 0;
-        for (std::int64_t n = 0; n < l.batch; ++n)
-          for (std::int64_t s = 0; s < l.inner; ++s) {
-            const double d = x[l.offset(n, c) + s] - mean;
-            squares += d * d;
-          }
+        for (std::int64_t n = 0; n < l.batch; ++n) {
+          const T* run = x + l.offset(n, c);
+          squares += kernels::lane_sum(l.inner, [run, mean](std::int64_t s) {
+            const double d = run[s] - mean;
+            return d * d;
+          });
+        }
         const double var = squares / count;
         invstd = 1.0 / std::sqrt(var + a.eps);
         running_mean_out[c] = static_cast<T>((1 - momentum) * running_mean[c] + momentum * mean);
@@ -90,11 +96,11 @@ template <class T> void forward(const BatchNormAttrs& a, KernelContext& k) {
       invstd_out[c] = static_cast<T>(invstd);
       const double scale = gamma[c] * invstd;
       const double shift = beta[c] - mean * scale;
-      for (std::int64_t n = 0; n < l.batch; ++n)
-        for (std::int64_t s = 0; s < l.inner; ++s) {
-          const std::int64_t i = l.offset(n, c) + s;
-          y[i] = static_cast<T>(x[i] * scale + shift);
-        }
+      for (std::int64_t n = 0; n < l.batch; ++n) {
+        const T* in = x + l.offset(n, c);
+        T* out = y + l.offset(n, c);
+        for (std::int64_t s = 0; s < l.inner; ++s) out[s] = static_cast<T>(in[s] * scale + shift);
+      }
     }
   });
 }

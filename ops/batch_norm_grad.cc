@@ -4,6 +4,7 @@
 //   inference: dx = dy * gamma * invstd (the statistics are constants).
 #include "graph/op.h"
 #include "ops/kernels/channels.h"
+#include "ops/kernels/lane_sum.h"
 #include "ops/kernels/parallel.h"
 #include "ops/ops.h"
 
@@ -30,26 +31,38 @@ template <class T> void forward(const BatchNormGradAttrs& a, KernelContext& k) {
   kernels::parallel_chunks(l.channels, grain, [&](std::int64_t begin, std::int64_t end) {
     for (std::int64_t c = begin; c < end; ++c) {
       const double mu = mean[c], is = invstd[c];
+      // Per image, lane sums over the contiguous H*W run; images added in order.
       double sum_dy = 0, sum_dy_xhat = 0;
-      for (std::int64_t n = 0; n < l.batch; ++n)
-        for (std::int64_t s = 0; s < l.inner; ++s) {
-          const std::int64_t i = l.offset(n, c) + s;
-          sum_dy += dy[i];
-          sum_dy_xhat += dy[i] * (x[i] - mu) * is;
-        }
+      for (std::int64_t n = 0; n < l.batch; ++n) {
+        const T* xr = x + l.offset(n, c);
+        const T* dyr = dy + l.offset(n, c);
+        double run_dy, run_dy_xhat;
+        kernels::lane_sum2(
+            l.inner,
+            [xr, dyr, mu, is](std::int64_t s, double& a_dy, double& a_dy_xhat) {
+              const double d = dyr[s];
+              a_dy += d;
+              a_dy_xhat += d * (xr[s] - mu) * is;
+            },
+            run_dy, run_dy_xhat);
+        sum_dy += run_dy;
+        sum_dy_xhat += run_dy_xhat;
+      }
       dgamma[c] = static_cast<T>(sum_dy_xhat);
       dbeta[c] = static_cast<T>(sum_dy);
       const double factor = gamma[c] * is;
-      for (std::int64_t n = 0; n < l.batch; ++n)
-        for (std::int64_t s = 0; s < l.inner; ++s) {
-          const std::int64_t i = l.offset(n, c) + s;
-          if (a.training) {
-            const double xhat = (x[i] - mu) * is;
-            dx[i] = static_cast<T>(factor / count * (count * dy[i] - sum_dy - xhat * sum_dy_xhat));
-          } else {
-            dx[i] = static_cast<T>(dy[i] * factor);
-          }
+      // dx = factor/M * (M dy - sum_dy - xhat sum_dy_xhat) = k_dy dy + k_x (x - mu) + k_0.
+      const double k_dy = factor, k_x = -factor / count * is * sum_dy_xhat, k_0 = -factor / count * sum_dy;
+      for (std::int64_t n = 0; n < l.batch; ++n) {
+        const T* xr = x + l.offset(n, c);
+        const T* dyr = dy + l.offset(n, c);
+        T* dxr = dx + l.offset(n, c);
+        if (a.training) {
+          for (std::int64_t s = 0; s < l.inner; ++s) dxr[s] = static_cast<T>(k_dy * dyr[s] + k_x * (xr[s] - mu) + k_0);
+        } else {
+          for (std::int64_t s = 0; s < l.inner; ++s) dxr[s] = static_cast<T>(dyr[s] * factor);
         }
+      }
     }
   });
 }
