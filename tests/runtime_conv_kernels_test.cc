@@ -82,7 +82,8 @@ INSTANTIATE_TEST_SUITE_P(ResnetRefShapes, ConvKernels,
                                            Layer{3, 16, 28, 32, 3, 2, 1}, Layer{5, 32, 14, 32, 3, 1, 1},
                                            Layer{3, 16, 28, 32, 1, 2, 0}, Layer{8, 32, 14, 64, 3, 2, 1},
                                            Layer{8, 64, 7, 64, 3, 1, 1}, Layer{7, 32, 14, 64, 1, 2, 0},
-                                           Layer{9, 8, 5, 4, 1, 1, 0}, Layer{4, 3, 9, 5, 3, 2, 0}));
+                                           Layer{9, 8, 5, 4, 1, 1, 0}, Layer{4, 3, 9, 5, 3, 2, 0},
+                                           Layer{2, 256, 4, 160, 3, 1, 1}));  // filter rows split
 
 }  // namespace
 }  // namespace dagrad::kernels

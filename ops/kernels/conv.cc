@@ -106,6 +106,9 @@ inline std::int64_t images_per_gemm(const ConvGeometry& g) {
 // shapes. Partial buffers are capped so that wide layers fall back to fewer groups.
 constexpr std::int64_t kMaxFilterGroups = 8;
 constexpr std::int64_t kMaxPartialElements = std::int64_t{1} << 24;
+// Filter gradients with at least this many elements are split by filter rows instead.
+constexpr std::int64_t kRowSplitElements = std::int64_t{1} << 18;
+constexpr std::int64_t kFilterRowBlock = 64;
 
 }  // namespace
 
@@ -270,9 +273,33 @@ template <class T> void conv_backward_filter(const ConvGeometry& g, const T* x, 
     std::fill(dw, dw + dw_size, T(0));
     return;
   }
+  const std::int64_t per_gemm = images_per_gemm(g);
+  if (dw_size >= kRowSplitElements && g.f >= 2 * kFilterRowBlock) {
+    // Large filters: blocks of filter rows in parallel, each summing all images in order, so no
+    // partial copies of dw are needed (each block repeats the cheap im2col).
+    parallel_chunks(g.f, kFilterRowBlock, [&](std::int64_t f0, std::int64_t f1) {
+      const std::int64_t rows = f1 - f0;
+      for (std::int64_t start = 0; start < g.n; start += per_gemm) {
+        const std::int64_t images = std::min(per_gemm, g.n - start), ld = images * pixels;
+        T* gathered = scratch<T, 1>(rows * ld);
+        for (std::int64_t j = 0; j < images; ++j)
+          for (std::int64_t f = f0; f < f1; ++f) {
+            const T* src = dy + ((start + j) * g.f + f) * pixels;
+            std::copy(src, src + pixels, gathered + (f - f0) * ld + j * pixels);
+          }
+        const T* cols = x + start * in_size;
+        if (images > 1 || !g.pointwise()) {
+          T* col = scratch<T, 0>(patch * ld);
+          for (std::int64_t j = 0; j < images; ++j) im2col(g, x + (start + j) * in_size, col + j * pixels, ld);
+          cols = col;
+        }
+        gemm<T>(false, true, rows, patch, ld, T(1), gathered, ld, cols, ld, start == 0 ? T(0) : T(1), dw + f0 * patch, patch);
+      }
+    });
+    return;
+  }
   // Groups of whole GEMM batches; each group sums its batches into its own partial, and the
   // partials are added in group order. Both depend on the shape only.
-  const std::int64_t per_gemm = images_per_gemm(g);
   const std::int64_t batches = (g.n + per_gemm - 1) / per_gemm;
   std::int64_t groups = std::min(batches, kMaxFilterGroups);
   while (groups > 1 && groups * dw_size > kMaxPartialElements) --groups;

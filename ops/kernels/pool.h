@@ -74,6 +74,20 @@ inline PoolGeometry pool_geometry(const Shape& x, const Shape& y, const Int2& wi
 // wins over numbers so it propagates.
 template <class T>
 std::int64_t window_argmax(const T* plane, const PoolGeometry& g, std::int64_t oh, std::int64_t ow) {
+  const std::int64_t top = oh * g.stride[0] - g.pad[0], left = ow * g.stride[1] - g.pad[1];
+  if (top >= 0 && left >= 0 && top + g.window[0] <= g.in_h && left + g.window[1] <= g.in_w) {
+    // The whole window is inside the plane (the common case): the same rule without bounds tests.
+    std::int64_t best_at = top * g.in_w + left;
+    T best = plane[best_at];
+    for (std::int64_t kh = 0; kh < g.window[0]; ++kh) {
+      const T* row = plane + (top + kh) * g.in_w + left;
+      for (std::int64_t kw = 0; kw < g.window[1]; ++kw) {
+        const T v = row[kw];
+        if (v > best || (std::isnan(v) && !std::isnan(best))) best = v, best_at = (top + kh) * g.in_w + left + kw;
+      }
+    }
+    return best_at;
+  }
   std::int64_t best_at = -1;
   T best = -std::numeric_limits<T>::infinity();
   for (std::int64_t kh = 0; kh < g.window[0]; ++kh) {
