@@ -41,6 +41,23 @@ std::string xml(const std::string& text) {
   return out;
 }
 
+// An axis from `lo` to `hi` widened to multiples of a 1-2-5 step giving about five ticks.
+struct Axis {
+  double lo, hi, step;
+};
+Axis nice_axis(double lo, double hi) {
+  if (!(hi > lo)) hi = lo + 1;
+  const double raw = (hi - lo) / 5;
+  const double magnitude = std::pow(10.0, std::floor(std::log10(raw)));
+  double step = magnitude;
+  for (double m : {1.0, 2.0, 5.0, 10.0})
+    if (m * magnitude >= raw) {
+      step = m * magnitude;
+      break;
+    }
+  return {std::floor(lo / step + 1e-9) * step, std::ceil(hi / step - 1e-9) * step, step};
+}
+
 struct Series {
   std::string label;
   std::string color;
@@ -49,7 +66,9 @@ struct Series {
 
 // One chart panel at (x0, y0) of size w x h: frame, ticks, grid, polylines with markers, legend.
 void panel(std::ostringstream& svg, double x0, double y0, double w, double h, const std::string& title,
-           const std::vector<std::int64_t>& epochs, const std::vector<Series>& series, double y_min, double y_max) {
+           const std::vector<std::int64_t>& epochs, const std::vector<Series>& series, const Axis& axis,
+           double label_scale, bool legend_at_bottom) {
+  const double y_min = axis.lo, y_max = axis.hi;
   const double left = x0 + 60, right = x0 + w - 10, top = y0 + 30, bottom = y0 + h - 45;
   const std::int64_t e_min = epochs.empty() ? 1 : epochs.front();
   const std::int64_t e_max = epochs.empty() ? 1 : std::max(epochs.back(), e_min + 1);
@@ -58,12 +77,13 @@ void panel(std::ostringstream& svg, double x0, double y0, double w, double h, co
 
   svg << "<text x=\"" << (left + right) / 2 << "\" y=\"" << y0 + 18 << "\" text-anchor=\"middle\" font-size=\"15\">"
       << xml(title) << "</text>\n";
-  for (int i = 0; i <= 5; ++i) {  // y ticks and grid
-    double v = y_min + (y_max - y_min) * i / 5;
+  const int ticks = static_cast<int>(std::llround((y_max - y_min) / axis.step));
+  for (int i = 0; i <= ticks; ++i) {  // y ticks and grid
+    double v = y_min + axis.step * i;
     svg << "<line x1=\"" << left << "\" y1=\"" << py(v) << "\" x2=\"" << right << "\" y2=\"" << py(v)
         << "\" stroke=\"#e4e4e4\"/>\n";
     svg << "<text x=\"" << left - 6 << "\" y=\"" << py(v) + 4 << "\" text-anchor=\"end\" font-size=\"11\">"
-        << short_number(v) << "</text>\n";
+        << short_number(v * label_scale) << "</text>\n";
   }
   const std::int64_t tick_every = std::max<std::int64_t>(1, (e_max - e_min + 9) / 10);
   for (std::int64_t e = e_min; e <= e_max; e += tick_every) {  // x ticks
@@ -76,7 +96,8 @@ void panel(std::ostringstream& svg, double x0, double y0, double w, double h, co
       << "\" fill=\"none\" stroke=\"#000\"/>\n";
   svg << "<text x=\"" << (left + right) / 2 << "\" y=\"" << bottom + 36 << "\" text-anchor=\"middle\" font-size=\"12\">epoch</text>\n";
 
-  double legend_y = top + 14;
+  // The legend goes where the curves usually are not: top right for falling loss, bottom right for rising accuracy.
+  double legend_y = legend_at_bottom ? bottom - 8 - 16 * static_cast<double>(series.size() - 1) : top + 14;
   for (const Series& s : series) {
     std::ostringstream points;
     int count = 0;
@@ -175,12 +196,12 @@ std::string metrics_svg(const std::vector<EpochMetrics>& history, const std::str
   svg << "<rect width=\"100%\" height=\"100%\" fill=\"#fff\"/>\n";
   svg << "<text x=\"" << width / 2 << "\" y=\"22\" text-anchor=\"middle\" font-size=\"17\" font-weight=\"bold\">" << xml(title)
       << "</text>\n";
-  auto [loss_lo, loss_hi] = value_range({train_loss, test_loss});
-  panel(svg, 0, 30, width / 2, height - 30, "loss", epochs, {train_loss, test_loss}, 0, loss_hi > 0 ? loss_hi * 1.1 : 1);
+  const double loss_hi = value_range({train_loss, test_loss}).second;
+  panel(svg, 0, 30, width / 2, height - 30, "loss", epochs, {train_loss, test_loss}, nice_axis(0, loss_hi), 1, false);
   auto [acc_lo, acc_hi] = value_range({train_acc, test_acc});
-  const double acc_floor = std::max(0.0, std::floor(acc_lo * 10 - 0.5) / 10);
-  panel(svg, width / 2, 30, width / 2, height - 30, "accuracy", epochs, {train_acc, test_acc}, acc_floor,
-        std::max(1.0, acc_hi));
+  Axis accuracy = nice_axis(std::max(0.0, acc_lo - 0.02), std::min(1.0, acc_hi + 0.01));
+  accuracy.hi = std::min(accuracy.hi, 1.0);
+  panel(svg, width / 2, 30, width / 2, height - 30, "accuracy (%)", epochs, {train_acc, test_acc}, accuracy, 100, true);
   svg << "</svg>\n";
   return svg.str();
 }
