@@ -10,6 +10,7 @@
 #include <sstream>
 
 #include "graph/op.h"
+#include "ops/kernels/conv.h"
 
 namespace dagrad::runtime {
 
@@ -61,6 +62,7 @@ struct Plan::StatePool {
     std::vector<Tensor> slots;
     std::vector<const Tensor*> bound;
     std::vector<Tensor> fetched;
+    std::vector<double> affine;  // scale and shift of a fused batch norm
   };
   std::mutex mutex;
   std::vector<std::unique_ptr<State>> idle;
@@ -132,6 +134,54 @@ Plan compile(const Graph& graph, Options options, std::vector<ValueId> fetch) {
       if (plan.last_reader_[out] < 0 && !plan.kept_[out]) live -= byte_count(g.value(out).type.shape, g.value(out).type.dtype);
   }
 
+  // Fusions: an inference batch norm (an affine map per channel) and a relu after a convolution
+  // are applied by the convolution kernel while its output is in cache. Only when the
+  // intermediate values have no other reader and are not fetched, the batch norm's parameters are
+  // fed (available at the convolution's position) and its statistics outputs are unused. Skipped
+  // under check_numerics, whose errors name single nodes.
+  plan.fused_batch_norm_.assign(order.size(), -1);
+  plan.fused_relu_.assign(order.size(), -1);
+  plan.fused_away_.assign(order.size(), false);
+  std::vector<std::int32_t> position_of(g.nodes().size(), -1), reader_count(n_values, 0), only_reader(n_values, -1);
+  for (std::size_t pos = 0; pos < order.size(); ++pos) {
+    position_of[order[pos]] = static_cast<std::int32_t>(pos);
+    for (ValueId in : g.node(order[pos]).inputs) {
+      ++reader_count[in];
+      only_reader[in] = static_cast<std::int32_t>(pos);
+    }
+  }
+  auto sole_reader = [&](ValueId v, const char* op) -> std::int32_t {
+    if (plan.kept_[v] || reader_count[v] != 1) return -1;
+    const Node& reader = g.node(order[only_reader[v]]);
+    return reader.op == op && reader.inputs[0] == v ? only_reader[v] : -1;
+  };
+  for (std::size_t pos = 0; pos < order.size() && !options.check_numerics; ++pos) {
+    const Node& conv = g.node(order[pos]);
+    if (conv.op != "conv2d" || !is_float(g.value(conv.outputs[0]).type.dtype)) continue;
+    const std::int32_t bn_pos = sole_reader(conv.outputs[0], "batch_norm");
+    if (bn_pos < 0) continue;
+    const Node& bn = g.node(order[bn_pos]);
+    auto training = bn.attrs.find("training");
+    if (training == bn.attrs.end() || std::get<bool>(training->second)) continue;
+    bool fusable = std::all_of(bn.inputs.begin() + 1, bn.inputs.end(), [&](ValueId v) { return g.value(v).kind != ValueKind::result; });
+    for (std::size_t i = 1; i < bn.outputs.size(); ++i)
+      fusable = fusable && !plan.kept_[bn.outputs[i]] && plan.last_reader_[bn.outputs[i]] < 0;
+    if (!fusable) continue;
+    plan.fused_batch_norm_[pos] = bn_pos;
+    plan.fused_away_[bn_pos] = true;
+    const std::int32_t relu_pos = sole_reader(bn.outputs[0], "relu");
+    if (relu_pos >= 0) {
+      plan.fused_relu_[pos] = relu_pos;
+      plan.fused_away_[relu_pos] = true;
+    }
+  }
+  // The values a fused group writes: the last op's outputs.
+  auto written = [&](std::size_t pos) -> const std::vector<ValueId>& {
+    if (plan.fused_relu_[pos] >= 0) return g.node(order[plan.fused_relu_[pos]]).outputs;
+    if (plan.fused_batch_norm_[pos] >= 0) return g.node(order[plan.fused_batch_norm_[pos]]).outputs;
+    return g.node(order[pos]).outputs;
+  };
+
   // Buffer slots by liveness: a result takes a free slot of its exact type (the most recently
   // freed one, still warm in cache), or the slot of an input dying at this node when the op may
   // write in place. Fetched results get fresh tensors, since the caller keeps them.
@@ -145,9 +195,12 @@ Plan compile(const Graph& graph, Options options, std::vector<ValueId> fetch) {
   for (std::size_t pos = 0; pos < order.size(); ++pos) {
     const Node& node = g.node(order[pos]);
     plan.zero_outputs_[pos] = !writes_every_output(node.op);
+    if (plan.fused_away_[pos]) continue;  // its inputs are fused values or feeds; it writes nothing
+    const bool fused = plan.fused_batch_norm_[pos] >= 0;
     std::vector<ValueId> taken_inputs;
-    for (ValueId out : node.outputs) {
+    for (ValueId out : written(pos)) {
       if (plan.kept_[out]) continue;
+      if (fused && plan.last_reader_[out] < 0) continue;  // the batch norm's unused statistics
       const TensorType& type = g.value(out).type;
       std::int32_t slot = -1;
       if (may_write_in_place(node.op)) {
@@ -183,7 +236,7 @@ Plan compile(const Graph& graph, Options options, std::vector<ValueId> fetch) {
         released.push_back(in);
         free_slots.push_back(plan.slot_of_[in]);
       }
-    for (ValueId out : node.outputs)
+    for (ValueId out : written(pos))
       if (plan.last_reader_[out] < 0 && plan.slot_of_[out] >= 0) free_slots.push_back(plan.slot_of_[out]);
   }
 
@@ -270,7 +323,14 @@ class Executor {
     std::vector<const Tensor*> inputs;
     std::vector<Tensor*> outputs;
     for (std::size_t pos = 0; pos < plan.order_.size(); ++pos) {
+      if (plan.fused_away_[pos]) continue;
       const auto start = node_seconds ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point{};
+      if (plan.fused_batch_norm_[pos] >= 0) {
+        run_fused_conv(plan, state, pos);
+        if (node_seconds)
+          (*node_seconds)[pos] = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+        continue;
+      }
       const Node& node = g.node(plan.order_[pos]);
       inputs.clear();
       for (ValueId in : node.inputs) {
@@ -305,6 +365,51 @@ class Executor {
       result.values.emplace(id, g.value(id).kind == ValueKind::result ? std::move(state.fetched[id]) : Tensor(*bound[id]));
     }
     return result;
+  }
+
+  // conv2d -> batch_norm (inference) [-> relu] as one convolution with a per-channel epilogue,
+  // computed with batch_norm's and relu's own arithmetic.
+  static void run_fused_conv(const Plan& plan, State& state, std::size_t pos) {
+    const Graph& g = plan.graph_;
+    const Node& conv = g.node(plan.order_[pos]);
+    const Node& bn = g.node(plan.order_[plan.fused_batch_norm_[pos]]);
+    const bool relu = plan.fused_relu_[pos] >= 0;
+    const ValueId out = relu ? g.node(plan.order_[plan.fused_relu_[pos]]).outputs[0] : bn.outputs[0];
+    for (ValueId in : conv.inputs)
+      if (!state.bound[in]) fail("run: op '", conv.op, "' node '", conv.name, "' reads '", g.value(in).name, "' before it is computed");
+    const Tensor& x = *state.bound[conv.inputs[0]];
+    const Tensor& w = *state.bound[conv.inputs[1]];
+    const Tensor* bias = conv.inputs.size() > 2 ? state.bound[conv.inputs[2]] : nullptr;
+    Tensor* y;
+    if (plan.slot_of_[out] >= 0) {
+      y = &state.slots[plan.slot_of_[out]];
+    } else {
+      state.fetched[out] = Tensor(g.value(out).type.dtype, g.value(out).type.shape);
+      y = &state.fetched[out];
+    }
+    state.bound[out] = y;
+    const auto& stride = std::get<std::vector<std::int64_t>>(conv.attrs.at("stride"));
+    const auto& pad = std::get<std::vector<std::int64_t>>(conv.attrs.at("pad"));
+    const kernels::ConvGeometry geometry = kernels::conv_geometry(x.shape(), w.shape(), stride, pad);
+    const double eps = std::get<double>(bn.attrs.at("eps"));
+    dispatch_float(x.dtype(), [&]<class T>() {
+      const T* gamma = state.bound[bn.inputs[1]]->data<T>().data();
+      const T* beta = state.bound[bn.inputs[2]]->data<T>().data();
+      const T* mean = state.bound[bn.inputs[3]]->data<T>().data();
+      const T* var = state.bound[bn.inputs[4]]->data<T>().data();
+      state.affine.resize(static_cast<std::size_t>(2 * geometry.f));
+      double* scale = state.affine.data();
+      double* shift = scale + geometry.f;
+      for (std::int64_t c = 0; c < geometry.f; ++c) {  // batch_norm's inference arithmetic
+        const double m = mean[c];
+        const double invstd = 1.0 / std::sqrt(static_cast<double>(var[c]) + eps);
+        scale[c] = gamma[c] * invstd;
+        shift[c] = beta[c] - m * scale[c];
+      }
+      const kernels::ChannelAffine epilogue{.scale = scale, .shift = shift, .relu = relu};
+      kernels::conv_forward<T>(geometry, x.data<T>().data(), w.data<T>().data(), bias ? bias->data<T>().data() : nullptr,
+                               y->data<T>().data(), &epilogue);
+    });
   }
 
   static void check_node(const Graph& g, const Node& node, const std::vector<const Tensor*>& inputs,

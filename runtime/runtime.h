@@ -1,9 +1,11 @@
 #pragma once
-// Executes graphs. compile() makes an immutable plan: the node order, and buffer slots assigned by
-// liveness (a slot is reused once its value's last reader ran; elementwise ops write in place
-// where their input dies). run() executes it with oneTBB. The buffers of a run live in a run
+// Executes graphs. compile() makes an immutable plan: the node order, fusions (an inference
+// convolution with the batch norm and relu after it), and buffer slots assigned by liveness (a
+// slot is reused once its value's last reader ran; elementwise ops write in place where their
+// input dies). run() executes it with oneTBB. The buffers of a run live in a run
 // state that the plan's pool hands to one run at a time, so several threads may run one plan at
 // once, and runs after the first allocate only the fetched tensors they return.
+#include <algorithm>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -44,6 +46,10 @@ class Plan {
   std::int64_t peak_bytes() const { return peak_bytes_; }
   // Bytes of the reusable buffer slots one run state holds (fetched results come on top).
   std::int64_t slot_bytes() const { return slot_bytes_; }
+  // Nodes that run inside another node's kernel (batch norms and relus fused into convolutions).
+  std::int64_t fused_node_count() const {
+    return static_cast<std::int64_t>(std::count(fused_away_.begin(), fused_away_.end(), true));
+  }
 
  private:
   friend Plan compile(const Graph&, Options, std::vector<ValueId>);
@@ -61,6 +67,10 @@ class Plan {
   std::vector<std::int32_t> slot_of_;      // per value: its buffer slot, -1 for fed, constant or fetched values
   std::vector<TensorType> slot_types_;     // per slot
   std::vector<bool> zero_outputs_;         // per position: the op may leave output elements unwritten
+  // Inference conv2d -> batch_norm (-> relu) run as one kernel at the conv's position: per
+  // position, the fused batch norm's and relu's positions (-1: none); fused-away positions are skipped.
+  std::vector<std::int32_t> fused_batch_norm_, fused_relu_;
+  std::vector<bool> fused_away_;
   std::shared_ptr<tbb::task_arena> arena_;
   std::shared_ptr<StatePool> pool_;        // run states not in use; shared by copies of the plan
 };

@@ -172,6 +172,34 @@ TEST(RuntimeBuffers, InPlaceChainsAndFanOutStayCorrect) {
   }
 }
 
+TEST(RuntimeFusion, InferenceConvBatchNormReluFusedIsBitwiseEqualToSeparateOps) {
+  Graph g = models::build_model("resnet_ref", {.batch = 3, .seed = 8, .training = false});
+  TensorMap weights = initialize_parameters(g);
+  // Non-trivial running statistics and affine parameters.
+  std::uint32_t seed = 5;
+  for (auto& [name, tensor] : weights)
+    if (tensor.rank() == 1)
+      for (float& v : tensor.data<float>()) {
+        seed = seed * 1664525u + 1013904223u;
+        v = 0.5f + static_cast<float>(seed >> 8) / 16777216.0f;
+      }
+  const TensorMap inputs = random_inputs(g, 9, 10);
+  std::vector<ValueId> logits;
+  for (ValueId out : g.outputs())
+    if (g.value(out).name == "logits") logits.push_back(out);
+  ASSERT_EQ(logits.size(), 1u);
+  const Plan fused = compile(g, {.threads = 2}, logits);
+  const Plan separate = compile(g, {.threads = 2, .check_numerics = true}, logits);  // no fusion under checks
+  EXPECT_GE(fused.fused_node_count(), 15 + 7);  // every batch norm, and the relus right after them
+  EXPECT_EQ(separate.fused_node_count(), 0);
+  const Tensor a = run(fused, feeds_from({&weights, &inputs})).at(logits[0]);
+  const Tensor b = run(separate, feeds_from({&weights, &inputs})).at(logits[0]);
+  EXPECT_TRUE(bitwise_equal(a, b));
+  // Training batch norms need batch statistics and are never fused.
+  Graph train_graph = models::build_model("resnet_ref", {.batch = 3, .seed = 8, .training = true});
+  EXPECT_EQ(compile(train_graph, {.threads = 1}).fused_node_count(), 0);
+}
+
 TEST(RuntimeCheckNumerics, InjectedNanNamesOpNodeShapesAndStatistics) {
   Graph forward = models::build_model("resnet_tiny", {.batch = 2, .seed = 1, .training = true});
   const Graph g = autodiff::grad_parameters(forward).graph;

@@ -40,6 +40,14 @@ void fill_random_batch(const Graph& g, TensorMap& feeds) {
   }
 }
 
+// CPU seconds of the process (all threads): on a shared machine, the work a run really did.
+double cpu_seconds() {
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  return static_cast<double>(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) +
+         1e-6 * static_cast<double>(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec);
+}
+
 std::int64_t peak_rss_bytes() {
   rusage usage{};
   getrusage(RUSAGE_SELF, &usage);
@@ -89,8 +97,10 @@ int run_bench(const std::vector<std::string>& args) {
   };
   for (int i = 0; i < warmup; ++i) train_step(static_cast<std::uint64_t>(i));
   auto start = Clock::now();
+  double cpu_start = cpu_seconds();
   for (int i = 0; i < steps; ++i) train_step(static_cast<std::uint64_t>(warmup + i));
   const double train_seconds = std::chrono::duration<double>(Clock::now() - start).count();
+  const double train_cpu = cpu_seconds() - cpu_start;
 
   // Inference: the same network with running statistics, logits only.
   Graph infer = models::build_model(name, {.batch = batch, .training = false});
@@ -101,8 +111,10 @@ int run_bench(const std::vector<std::string>& args) {
   runtime::Feeds infer_feeds = runtime::feeds_from({&params, &data});
   for (int i = 0; i < warmup; ++i) runtime::run(infer_plan, infer_feeds);
   start = Clock::now();
+  cpu_start = cpu_seconds();
   for (int i = 0; i < steps; ++i) runtime::run(infer_plan, infer_feeds);
   const double infer_seconds = std::chrono::duration<double>(Clock::now() - start).count();
+  const double infer_cpu = cpu_seconds() - cpu_start;
 
   const double images = static_cast<double>(batch) * steps;
   const double train_rate = images / train_seconds, infer_rate = images / infer_seconds;
@@ -115,6 +127,8 @@ int run_bench(const std::vector<std::string>& args) {
                         {"infer_images_per_s", infer_rate},
                         {"train_step_ms", 1000 * train_seconds / steps},
                         {"infer_step_ms", 1000 * infer_seconds / steps},
+                        {"train_step_cpu_ms", 1000 * train_cpu / steps},
+                        {"infer_step_cpu_ms", 1000 * infer_cpu / steps},
                         {"peak_rss_bytes", peak_rss_bytes()},
                         {"plan_peak_bytes", train_plan.peak_bytes()},
                         {"infer_plan_peak_bytes", infer_plan.peak_bytes()}};
@@ -122,8 +136,10 @@ int run_bench(const std::vector<std::string>& args) {
     return kExitOk;
   }
   std::printf("model %s batch %lld threads %d steps %d\n", name.c_str(), static_cast<long long>(batch), threads, steps);
-  std::printf("train  %8.2f ms/step  %9.1f images/s\n", 1000 * train_seconds / steps, train_rate);
-  std::printf("infer  %8.2f ms/step  %9.1f images/s\n", 1000 * infer_seconds / steps, infer_rate);
+  std::printf("train  %8.2f ms/step  %9.1f images/s  (%.2f CPU ms/step)\n", 1000 * train_seconds / steps, train_rate,
+              1000 * train_cpu / steps);
+  std::printf("infer  %8.2f ms/step  %9.1f images/s  (%.2f CPU ms/step)\n", 1000 * infer_seconds / steps, infer_rate,
+              1000 * infer_cpu / steps);
   std::printf("peak RSS %.1f MiB, plan peak %.1f MiB (train), %.1f MiB (infer)\n", peak_rss_bytes() / 1048576.0,
               train_plan.peak_bytes() / 1048576.0, infer_plan.peak_bytes() / 1048576.0);
   return kExitOk;

@@ -182,6 +182,11 @@ Shape conv_output_shape(const ConvGeometry& g, int spatial_dims) {
 }
 
 template <class T> void conv_forward(const ConvGeometry& g, const T* x, const T* w, const T* bias, T* y) {
+  conv_forward<T>(g, x, w, bias, y, nullptr);
+}
+
+template <class T>
+void conv_forward(const ConvGeometry& g, const T* x, const T* w, const T* bias, T* y, const ChannelAffine* epilogue) {
   const std::int64_t patch = g.patch_size(), pixels = g.out_pixels(), in_size = g.c * g.h * g.w;
   const std::int64_t per_gemm = images_per_gemm(g);
   parallel_chunks(g.n, per_gemm, [&](std::int64_t begin, std::int64_t end) {
@@ -208,6 +213,15 @@ template <class T> void conv_forward(const ConvGeometry& g, const T* x, const T*
         for (std::int64_t f = 0; f < g.f; ++f) {
           T* row = yn + (j * g.f + f) * pixels;
           for (std::int64_t p = 0; p < pixels; ++p) row[p] += bias[f];
+        }
+    if (epilogue)
+      for (std::int64_t j = 0; j < images; ++j)
+        for (std::int64_t f = 0; f < g.f; ++f) {
+          T* row = yn + (j * g.f + f) * pixels;
+          const double scale = epilogue->scale[f], shift = epilogue->shift[f];
+          for (std::int64_t p = 0; p < pixels; ++p) row[p] = static_cast<T>(row[p] * scale + shift);
+          if (epilogue->relu)
+            for (std::int64_t p = 0; p < pixels; ++p) row[p] = row[p] > T(0) ? row[p] : T(0);
         }
   });
 }
@@ -345,6 +359,7 @@ template <class T> void conv_backward_filter(const ConvGeometry& g, const T* x, 
 
 #define DAGRAD_INSTANTIATE_CONV(T)                                                                \
   template void conv_forward<T>(const ConvGeometry&, const T*, const T*, const T*, T*);           \
+  template void conv_forward<T>(const ConvGeometry&, const T*, const T*, const T*, T*, const ChannelAffine*); \
   template void conv_backward_input<T>(const ConvGeometry&, const T*, const T*, T*);              \
   template void conv_backward_filter<T>(const ConvGeometry&, const T*, const T*, T*);
 DAGRAD_INSTANTIATE_CONV(float)

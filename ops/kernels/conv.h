@@ -33,8 +33,19 @@ ConvGeometry conv_geometry(const Shape& x, const Shape& w, std::span<const std::
 // The output shape [N,F,OH,OW], or [N,F,OW] for one spatial dim.
 Shape conv_output_shape(const ConvGeometry& g, int spatial_dims);
 
-// y = x (*) w (+ bias per filter when bias is not null).
+// A per-filter affine map (and optional ReLU) applied to the convolution's output while it is
+// still in cache: y = T(double(y) * scale[f] + shift[f]), then max(y, 0) — the exact arithmetic of
+// inference batch norm and relu, so a fused run is bitwise equal to the separate ops.
+struct ChannelAffine {
+  const double* scale = nullptr;
+  const double* shift = nullptr;
+  bool relu = false;
+};
+
+// y = x (*) w (+ bias per filter when bias is not null), then the epilogue when not null.
 template <class T> void conv_forward(const ConvGeometry& g, const T* x, const T* w, const T* bias, T* y);
+template <class T>
+void conv_forward(const ConvGeometry& g, const T* x, const T* w, const T* bias, T* y, const ChannelAffine* epilogue);
 // dx = the adjoint of the convolution in x, applied to dy.
 template <class T> void conv_backward_input(const ConvGeometry& g, const T* dy, const T* w, T* dx);
 // dw = sum over images of dy_n * im2col(x_n)^T, summed in a fixed order whatever the thread count.
