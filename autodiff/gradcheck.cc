@@ -251,4 +251,40 @@ CheckResult check_graph_gradient(const Graph& graph, const runtime::TensorMap& i
   return result;
 }
 
+namespace {
+std::uint64_t mix_for_inputs(std::uint64_t& s) {
+  std::uint64_t z = (s += 0x9e3779b97f4a7c15ULL);
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+  return z ^ (z >> 31);
+}
+
+}  // namespace
+
+TensorMap random_inputs(const Graph& g, std::uint64_t seed) {
+  TensorMap feeds;
+  std::uint64_t rng = seed;
+  for (ValueId id : g.values_of_kind(ValueKind::input)) {
+    const ValueInfo& v = g.value(id);
+    Tensor t(v.type.dtype, v.type.shape);
+    std::int64_t classes = 10;
+    if (g.loss() != kNoValue)
+      for (ValueId out : g.outputs())
+        if (g.value(out).name == "logits") classes = g.value(out).type.shape.back();
+    for (std::int64_t i = 0; i < t.numel(); ++i) {
+      if (v.type.dtype == DType::i64) {
+        t.data<std::int64_t>()[i] = static_cast<std::int64_t>(mix_for_inputs(rng) % static_cast<std::uint64_t>(classes));
+        continue;
+      }
+      double u = 0;
+      for (int k = 0; k < 4; ++k) u += (mix_for_inputs(rng) >> 11) * 0x1.0p-53;
+      double value = (u - 2.0) * 1.7320508075688772;  // variance 1
+      if (v.type.dtype == DType::f32) t.data<float>()[i] = static_cast<float>(value);
+      else t.data<double>()[i] = value;
+    }
+    feeds.emplace(v.name, std::move(t));
+  }
+  return feeds;
+}
+
 }  // namespace dagrad::autodiff

@@ -33,6 +33,10 @@ CheckResult check_op_vjp(const OpDef& def, const OpExample& example, std::uint64
 CheckResult check_graph_gradient(const Graph& graph, const runtime::TensorMap& inputs, const runtime::TensorMap& parameters,
                                  int max_entries_per_parameter, std::uint64_t seed);
 
-bool within_tolerance(double numeric, double analytic);  // |n - a| <= 1e-6 + 1e-4 |n|
+bool within_tolerance(double numeric, double analytic);
+
+// A random batch for every input of a model graph: floats with mean 0 and variance 1, integer
+// labels uniform in [0, classes) where classes is the last dim of the "logits" output (else 10).
+runtime::TensorMap random_inputs(const Graph& graph, std::uint64_t seed);  // |n - a| <= 1e-6 + 1e-4 |n|
 
 }  // namespace dagrad::autodiff

@@ -7,6 +7,7 @@
 #include <iostream>
 
 #include "autodiff/grad.h"
+#include "autodiff/gradcheck.h"
 #include "graph/analysis.h"
 #include "proto/model_file.h"
 #include "proto/npy.h"
@@ -17,38 +18,6 @@
 namespace dagrad::cli {
 
 namespace {
-
-std::uint64_t mix(std::uint64_t& s) {
-  std::uint64_t z = (s += 0x9e3779b97f4a7c15ULL);
-  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-  return z ^ (z >> 31);
-}
-
-// Random N(0,1)-like images (sum of uniforms) and uniform labels.
-void random_batch(const Graph& g, std::uint64_t seed, TensorMap& feeds) {
-  std::uint64_t rng = seed;
-  for (ValueId id : g.values_of_kind(ValueKind::input)) {
-    const ValueInfo& v = g.value(id);
-    Tensor t(v.type.dtype, v.type.shape);
-    std::int64_t classes = 10;
-    if (g.loss() != kNoValue)
-      for (ValueId out : g.outputs())
-        if (g.value(out).name == "logits") classes = g.value(out).type.shape.back();
-    for (std::int64_t i = 0; i < t.numel(); ++i) {
-      if (v.type.dtype == DType::i64) {
-        t.data<std::int64_t>()[i] = static_cast<std::int64_t>(mix(rng) % static_cast<std::uint64_t>(classes));
-        continue;
-      }
-      double u = 0;
-      for (int k = 0; k < 4; ++k) u += (mix(rng) >> 11) * 0x1.0p-53;
-      double value = (u - 2.0) * 1.7320508075688772;  // variance 1
-      if (v.type.dtype == DType::f32) t.data<float>()[i] = static_cast<float>(value);
-      else t.data<double>()[i] = value;
-    }
-    feeds.emplace(v.name, std::move(t));
-  }
-}
 
 std::string file_name_for(const std::string& value_name) {
   std::string s;
@@ -63,16 +32,16 @@ int run_dump_grads(const std::vector<std::string>& args) {
   po::positional_options_description positional;
   add_model_file_positional(options, positional);
   add_model_source_options(options, 8);
-  options.add_options()("data", po::value<std::string>()->default_value(train::kDefaultDataDir), "MNIST-family folder")(
+  options.add_options()("data-dir", po::value<std::string>()->default_value(train::kDefaultDataDir), "MNIST-family folder")(
       "split", po::value<std::string>()->default_value("train"), "train | test")(
       "batch-index", po::value<std::int64_t>()->default_value(0), "which batch of the split (in file order)")(
-      "random", "random images and labels (seeded by --seed) instead of --data")(
+      "random", "random images and labels (seeded by --seed) instead of --data-dir")(
       "activations", "also every intermediate value of the forward pass")(
       "out", po::value<std::string>(), "write each tensor as NumPy .npy into this folder, with index.json")(
       "format", po::value<std::string>()->default_value("text"), "text | json")(
       "threads", po::value<int>()->default_value(0), "worker threads (0: all cores)");
   po::variables_map vm;
-  if (!parse("dump-grads", "FILE | --model NAME [--data DIR --batch N --batch-index I | --random --seed S] [--activations] [--out DIR] [--format text|json]",
+  if (!parse("dump-grads", "FILE | --model NAME [--data-dir DIR --batch N --batch-index I | --random --seed S] [--activations] [--out DIR] [--format text|json]",
              options, positional, args, vm))
     return kExitOk;
   std::string format = vm["format"].as<std::string>();
@@ -83,10 +52,10 @@ int run_dump_grads(const std::vector<std::string>& args) {
 
   TensorMap inputs;
   if (vm.count("random")) {
-    random_batch(g, vm["seed"].as<std::uint64_t>(), inputs);
+    inputs = autodiff::random_inputs(g, vm["seed"].as<std::uint64_t>());
   } else {
-    auto train_split = train::load_mnist_split(vm["data"].as<std::string>(), "train");
-    auto split = vm["split"].as<std::string>() == "train" ? nullptr : train::load_mnist_split(vm["data"].as<std::string>(), vm["split"].as<std::string>());
+    auto train_split = train::load_mnist_split(vm["data-dir"].as<std::string>(), "train");
+    auto split = vm["split"].as<std::string>() == "train" ? nullptr : train::load_mnist_split(vm["data-dir"].as<std::string>(), vm["split"].as<std::string>());
     const train::Dataset& data = split ? *split : *train_split;
     std::int64_t batch = vm["batch"].as<std::int64_t>(), index = vm["batch-index"].as<std::int64_t>();
     if (index < 0 || (index + 1) * batch > data.size())
