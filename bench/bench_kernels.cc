@@ -91,7 +91,8 @@ void bench_convs(tbb::task_arena& arena, int threads, std::int64_t batch, double
     double fwd = rate([&] { kernels::conv_forward<float>(g, x.data(), w.data(), nullptr, y.data()); });
     double bwd_data = rate([&] { kernels::conv_backward_input<float>(g, y.data(), w.data(), dx.data()); });
     double bwd_filter = rate([&] { kernels::conv_backward_filter<float>(g, x.data(), y.data(), dw.data()); });
-    auto pct = [&](double r) { return 100.0 * r / threads / sgemm_rate; };
+    // CPU-time rates are already per thread.
+    auto pct = [&](double r) { return 100.0 * r / (g_cpu_time ? 1 : threads) / sgemm_rate; };
     std::printf("%-24s %7.1f (%3.0f%%) %7.1f (%3.0f%%) %7.1f (%3.0f%%)\n", s.name, fwd, pct(fwd), bwd_data, pct(bwd_data),
                 bwd_filter, pct(bwd_filter));
   }
