@@ -117,7 +117,6 @@ Gradients vjp(const Graph& forward, const std::vector<ValueId>& outputs, const s
       Scope scope(g, "grad");
       total = sum_contributions(c->second);
     }
-    for (std::size_t i = forward_nodes; i < g.nodes().size(); ++i) g.mutable_nodes()[i].backward = true;
     const ValueInfo& info = g.value(total.id());
     std::string name = "grad/" + g.value(id).name;
     if (info.kind == ValueKind::result && info.producer >= static_cast<std::int32_t>(forward_nodes) &&
@@ -127,6 +126,8 @@ Gradients vjp(const Graph& forward, const std::vector<ValueId>& outputs, const s
     g.add_gradient(id, total.id());
     result.grads.push_back(total.id());
   }
+  // The final fan-in sums were appended too: everything past the forward nodes is backward.
+  for (std::size_t i = forward_nodes; i < g.nodes().size(); ++i) g.mutable_nodes()[i].backward = true;
   for (ValueId out : outputs) g.mark_output(g.handle(out));
   return result;
 }
