@@ -1,30 +1,16 @@
 #include "ops/kernels/conv.h"
 
 #include <algorithm>
-#include <limits>
-#include <string>
+#include <type_traits>
 #include <vector>
 
+#include "ops/kernels/conv_direct.h"
 #include "ops/kernels/gemm.h"
 #include "ops/kernels/parallel.h"
+#include "ops/kernels/scratch.h"
 
 namespace dagrad::kernels {
 namespace {
-
-std::string joined(std::span<const std::int64_t> dims, const char* separator) {
-  std::string s;
-  for (std::size_t i = 0; i < dims.size(); ++i) s += (i ? separator : "") + std::to_string(dims[i]);
-  return s;
-}
-std::string bracketed(std::span<const std::int64_t> dims) { return "[" + joined(dims, ",") + "]"; }
-
-// Per-thread scratch that only grows, so kernels allocate nothing after their first call. A chunk
-// body never waits on other TBB work, so no other chunk can run on this thread while it holds it.
-template <class T, int Tag> T* scratch(std::int64_t count) {
-  thread_local std::vector<T> buffer;
-  if (static_cast<std::int64_t>(buffer.size()) < count) buffer.resize(static_cast<std::size_t>(count));
-  return buffer.data();
-}
 
 // One image zero-padded to [C, H + 2 PH, W + 2 PW], so that every im2col row is a plain strided
 // copy with no bounds tests (short per-row copies with edge tests cost more than the GEMM).
@@ -110,76 +96,29 @@ constexpr std::int64_t kMaxPartialElements = std::int64_t{1} << 24;
 constexpr std::int64_t kRowSplitElements = std::int64_t{1} << 18;
 constexpr std::int64_t kFilterRowBlock = 64;
 
+// Adds the bias and applies the epilogue to `images` consecutive output images [F, OH, OW].
+template <class T>
+void finish_outputs(const ConvGeometry& g, const T* bias, const ChannelAffine* epilogue, T* y, std::int64_t images) {
+  const std::int64_t pixels = g.out_pixels();
+  if (bias)
+    for (std::int64_t j = 0; j < images; ++j)
+      for (std::int64_t f = 0; f < g.f; ++f) {
+        T* row = y + (j * g.f + f) * pixels;
+        for (std::int64_t p = 0; p < pixels; ++p) row[p] += bias[f];
+      }
+  if (epilogue)
+    for (std::int64_t j = 0; j < images; ++j)
+      for (std::int64_t f = 0; f < g.f; ++f) {
+        T* row = y + (j * g.f + f) * pixels;
+        const double scale = epilogue->scale[f], shift = epilogue->shift[f];
+        for (std::int64_t p = 0; p < pixels; ++p) row[p] = static_cast<T>(row[p] * scale + shift);
+        if (epilogue->relu)
+          for (std::int64_t p = 0; p < pixels; ++p) row[p] = row[p] > T(0) ? row[p] : T(0);
+      }
+}
+
 }  // namespace
 
-ConvGeometry conv_geometry(const InferContext& c, const Shape& x, const Shape& w, std::span<const std::int64_t> stride,
-                           std::span<const std::int64_t> pad) {
-  const std::size_t spatial = stride.size();
-  const std::size_t rank = spatial + 2;
-  const char* x_layout = spatial == 1 ? "[N,C,L]" : "[N,C,H,W]";
-  const char* w_layout = spatial == 1 ? "[F,C,K]" : "[F,C,KH,KW]";
-  if (x.size() != rank)
-    c.fail("x must have rank ", rank, " ", x_layout, ", got shape ", to_string(x), " of rank ", x.size());
-  if (w.size() != rank)
-    c.fail("filter must have rank ", rank, " ", w_layout, ", got shape ", to_string(w), " of rank ", w.size());
-  for (std::int64_t d : x)
-    if (d < 0) c.fail("x shape ", to_string(x), " has a negative dim");
-  for (std::int64_t d : w)
-    if (d < 0) c.fail("filter shape ", to_string(w), " has a negative dim");
-  if (x[1] != w[1])
-    c.fail("x ", to_string(x), " has ", x[1], " channels but the filter ", to_string(w), " expects ", w[1], " channels");
-  for (std::size_t i = 0; i < spatial; ++i) {
-    if (stride[i] <= 0) c.fail("stride must be positive, got ", bracketed(stride));
-    if (pad[i] < 0) c.fail("pad must be non-negative, got ", bracketed(pad));
-    if (w[2 + i] < 1) c.fail("filter ", to_string(w), " has an empty kernel");
-  }
-  std::vector<std::int64_t> input(x.begin() + 2, x.end()), kernel(w.begin() + 2, w.end()), padded(spatial);
-  for (std::size_t i = 0; i < spatial; ++i) {
-    if (pad[i] > (std::numeric_limits<std::int64_t>::max() - input[i]) / 2)
-      c.fail("pad ", bracketed(pad), " is too large");
-    padded[i] = input[i] + 2 * pad[i];
-  }
-  for (std::size_t i = 0; i < spatial; ++i)
-    if (kernel[i] > padded[i])
-      c.fail("kernel ", joined(kernel, "x"), " of filter ", to_string(w), " is larger than the padded input ",
-             joined(padded, "x"), " (input ", joined(input, "x"), " of x ", to_string(x), ", pad ", bracketed(pad), ")");
-
-  ConvGeometry g = conv_geometry(x, w, stride, pad);
-  Shape out = conv_output_shape(g, static_cast<int>(spatial));
-  try {
-    element_count(out);
-    element_count({g.c, g.kh, g.kw, g.oh, g.ow});  // the im2col buffer of one image
-  } catch (const Error& e) {
-    c.fail("the convolution is too large: ", e.what());
-  }
-  return g;
-}
-
-ConvGeometry conv_geometry(const Shape& x, const Shape& w, std::span<const std::int64_t> stride,
-                           std::span<const std::int64_t> pad) {
-  ConvGeometry g;
-  g.n = x[0];
-  g.c = x[1];
-  g.f = w[0];
-  g.w = x.back();
-  g.kw = w.back();
-  g.sw = stride.back();
-  g.pw = pad.back();
-  g.ow = (g.w + 2 * g.pw - g.kw) / g.sw + 1;
-  if (stride.size() == 2) {
-    g.h = x[2];
-    g.kh = w[2];
-    g.sh = stride[0];
-    g.ph = pad[0];
-    g.oh = (g.h + 2 * g.ph - g.kh) / g.sh + 1;
-  }
-  return g;
-}
-
-Shape conv_output_shape(const ConvGeometry& g, int spatial_dims) {
-  if (spatial_dims == 1) return {g.n, g.f, g.ow};
-  return {g.n, g.f, g.oh, g.ow};
-}
 
 template <class T> void conv_forward(const ConvGeometry& g, const T* x, const T* w, const T* bias, T* y) {
   conv_forward<T>(g, x, w, bias, y, nullptr);
@@ -188,6 +127,19 @@ template <class T> void conv_forward(const ConvGeometry& g, const T* x, const T*
 template <class T>
 void conv_forward(const ConvGeometry& g, const T* x, const T* w, const T* bias, T* y, const ChannelAffine* epilogue) {
   const std::int64_t patch = g.patch_size(), pixels = g.out_pixels(), in_size = g.c * g.h * g.w;
+  if constexpr (std::is_same_v<T, float>) {
+    if (direct::applies(g)) {
+      // Packed once here, on the calling thread, and read by every image's chunk.
+      float* packed = scratch<float, 5>(direct::packed_filter_size(g));
+      direct::pack_filters(g, w, packed);
+      parallel_chunks(g.n, 1, [&](std::int64_t n, std::int64_t) {
+        float* yn = y + n * g.f * pixels;
+        direct::forward_packed(g, x + n * in_size, packed, yn);
+        finish_outputs(g, bias, epilogue, yn, 1);
+      });
+      return;
+    }
+  }
   const std::int64_t per_gemm = images_per_gemm(g);
   parallel_chunks(g.n, per_gemm, [&](std::int64_t begin, std::int64_t end) {
     const std::int64_t images = end - begin, ld = images * pixels;
@@ -208,21 +160,7 @@ void conv_forward(const ConvGeometry& g, const T* x, const T* w, const T* bias, 
             std::copy(product + f * ld + j * pixels, product + f * ld + (j + 1) * pixels, yn + (j * g.f + f) * pixels);
       }
     }
-    if (bias)
-      for (std::int64_t j = 0; j < images; ++j)
-        for (std::int64_t f = 0; f < g.f; ++f) {
-          T* row = yn + (j * g.f + f) * pixels;
-          for (std::int64_t p = 0; p < pixels; ++p) row[p] += bias[f];
-        }
-    if (epilogue)
-      for (std::int64_t j = 0; j < images; ++j)
-        for (std::int64_t f = 0; f < g.f; ++f) {
-          T* row = yn + (j * g.f + f) * pixels;
-          const double scale = epilogue->scale[f], shift = epilogue->shift[f];
-          for (std::int64_t p = 0; p < pixels; ++p) row[p] = static_cast<T>(row[p] * scale + shift);
-          if (epilogue->relu)
-            for (std::int64_t p = 0; p < pixels; ++p) row[p] = row[p] > T(0) ? row[p] : T(0);
-        }
+    finish_outputs(g, bias, epilogue, yn, images);
   });
 }
 
@@ -286,6 +224,29 @@ template <class T> void conv_backward_filter(const ConvGeometry& g, const T* x, 
   if (g.n == 0 || dw_size == 0) {
     std::fill(dw, dw + dw_size, T(0));
     return;
+  }
+  if constexpr (std::is_same_v<T, float>) {
+    if (direct::applies(g)) {
+      // Images in fixed groups, each summed in order into its own partial; partials added in group order.
+      const std::int64_t groups = std::min(g.n, kMaxFilterGroups), per_group = (g.n + groups - 1) / groups;
+      const std::int64_t used = (g.n + per_group - 1) / per_group;
+      std::vector<float> partial(used > 1 ? used * dw_size : 0);
+      parallel_chunks(used, 1, [&](std::int64_t group, std::int64_t) {
+        float* out = used == 1 ? dw : partial.data() + group * dw_size;
+        std::fill(out, out + dw_size, 0.0f);
+        for (std::int64_t n = group * per_group; n < std::min(g.n, (group + 1) * per_group); ++n)
+          direct::backward_filter_accumulate(g, x + n * in_size, dy + n * g.f * pixels, out);
+      });
+      if (used > 1)
+        parallel_chunks(dw_size, kElementwiseGrain, [&](std::int64_t begin, std::int64_t end) {
+          for (std::int64_t i = begin; i < end; ++i) {
+            float sum = partial[i];
+            for (std::int64_t group = 1; group < used; ++group) sum += partial[group * dw_size + i];
+            dw[i] = sum;
+          }
+        });
+      return;
+    }
   }
   const std::int64_t per_gemm = images_per_gemm(g);
   if (dw_size >= kRowSplitElements && g.f >= 2 * kFilterRowBlock) {
