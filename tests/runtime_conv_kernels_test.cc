@@ -1,5 +1,5 @@
-// The fast convolution kernels (im2col + GEMM over image groups, per-thread scratch) against a
-// plain direct convolution written from the definition, on the layer shapes of the reference
+// The fast convolution kernels (im2col + GEMM over image groups, the AVX2 direct kernels on
+// wide maps, per-thread scratch) against a plain convolution written from the definition, on the layer shapes of the reference
 // ResNet, including batches that leave a partial image group.
 #include <cmath>
 #include <cstdint>
@@ -83,7 +83,11 @@ INSTANTIATE_TEST_SUITE_P(ResnetRefShapes, ConvKernels,
                                            Layer{3, 16, 28, 32, 1, 2, 0}, Layer{8, 32, 14, 64, 3, 2, 1},
                                            Layer{8, 64, 7, 64, 3, 1, 1}, Layer{7, 32, 14, 64, 1, 2, 0},
                                            Layer{9, 8, 5, 4, 1, 1, 0}, Layer{4, 3, 9, 5, 3, 2, 0},
-                                           Layer{2, 256, 4, 160, 3, 1, 1}));  // filter rows split
+                                           Layer{2, 256, 4, 160, 3, 1, 1},  // filter rows split
+                                           // direct kernels: filter and tap counts off the tile
+                                           // sizes, odd widths, stride 3
+                                           Layer{2, 3, 27, 5, 3, 2, 0}, Layer{3, 2, 40, 6, 2, 3, 1},
+                                           Layer{2, 5, 13, 7, 5, 1, 2}));
 
 }  // namespace
 }  // namespace dagrad::kernels

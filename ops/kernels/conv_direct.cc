@@ -24,25 +24,54 @@ constexpr std::int64_t kMinOutputWidth = 12;
 
 std::int64_t round_up(std::int64_t v, std::int64_t m) { return (v + m - 1) / m * m; }
 
-struct Padded {
-  std::int64_t hp, wp, plane;
+// The image zero-padded and split into SH x SW phase planes of HQ x WQ pixels: plane (a, b) of
+// channel c holds padded[y * SH + a][x * SW + b] at (y, x). Kernel tap (c, i, j) of output pixel
+// (oy, ox) is then plane (i % SH, j % SW) at (oy + i / SH, ox + j / SW): with pixels numbered
+// p = oy * WQ + ox, every tap is a constant offset from p, for any stride. With stride 1 this is
+// the plain padded image.
+struct Layout {
+  std::int64_t hq, wq, plane, channel;  // plane = HQ * WQ, channel = SH * SW * plane
 };
-Padded padded_dims(const ConvGeometry& g) {
-  const std::int64_t hp = g.h + 2 * g.ph, wp = g.w + 2 * g.pw;
-  return {hp, wp, hp * wp};
+Layout layout_of(const ConvGeometry& g) {
+  const std::int64_t hq = (g.h + 2 * g.ph + g.sh - 1) / g.sh, wq = (g.w + 2 * g.pw + g.sw - 1) / g.sw;
+  return {hq, wq, hq * wq, g.sh * g.sw * hq * wq};
 }
 
-// The image zero-padded to [C, HP, WP], plus zeroed slack after the last plane: a tile starting on
-// the padded-width grid reads at most KW + kTilePixels past C * HP * WP (stride 1: OH + KH - 1 = HP).
-const float* pad_image(const ConvGeometry& g, const float* x) {
-  const Padded d = padded_dims(g);
-  const std::int64_t total = g.c * d.plane + g.kw + kTilePixels;
-  float* padded = scratch<float, 3>(total);
-  std::fill(padded, padded + total, 0.0f);
+// The phase planes of one image, plus zeroed slack: a tile starting at a pixel of the output grid
+// (OH rows of WQ) reads at most KW + kTilePixels past the last plane.
+const float* split_image(const ConvGeometry& g, const Layout& d, const float* x) {
+  const std::int64_t total = g.c * d.channel + g.kw + kTilePixels;
+  float* planes = scratch<float, 3>(total);
+  std::fill(planes, planes + total, 0.0f);
   for (std::int64_t c = 0; c < g.c; ++c)
-    for (std::int64_t y = 0; y < g.h; ++y)
-      std::copy(x + (c * g.h + y) * g.w, x + (c * g.h + y + 1) * g.w, padded + c * d.plane + (y + g.ph) * d.wp + g.pw);
-  return padded;
+    for (std::int64_t y = 0; y < g.h; ++y) {
+      const float* in = x + (c * g.h + y) * g.w;
+      const std::int64_t py = y + g.ph;
+      float* out = planes + c * d.channel + (py % g.sh) * g.sw * d.plane + (py / g.sh) * d.wq;
+      if (g.sw == 1) {
+        std::copy(in, in + g.w, out + g.pw);
+      } else {
+        std::int64_t phase = g.pw % g.sw, column = g.pw / g.sw;  // of padded column ix + PW
+        for (std::int64_t ix = 0; ix < g.w; ++ix) {
+          out[phase * d.plane + column] = in[ix];
+          if (++phase == g.sw) phase = 0, ++column;
+        }
+      }
+    }
+  return planes;
+}
+
+// The offset of tap k = (c, i, j) from its output pixel, for taps padded up to a multiple of
+// `multiple` (the extra taps read plane 0 and their results are dropped).
+const std::int64_t* tap_offsets(const ConvGeometry& g, const Layout& d, std::int64_t multiple) {
+  const std::int64_t taps = g.patch_size(), padded = round_up(taps, multiple);
+  std::int64_t* offset = scratch<std::int64_t, 0>(padded);
+  for (std::int64_t c = 0, k = 0; c < g.c; ++c)
+    for (std::int64_t i = 0; i < g.kh; ++i)
+      for (std::int64_t j = 0; j < g.kw; ++j)
+        offset[k++] = c * d.channel + ((i % g.sh) * g.sw + j % g.sw) * d.plane + (i / g.sh) * d.wq + j / g.sw;
+  std::fill(offset + taps, offset + padded, 0);
+  return offset;
 }
 
 #if DAGRAD_DIRECT_CONV
@@ -53,34 +82,32 @@ float lane_sum(__m256 v) {
   return ((l[0] + l[1]) + (l[2] + l[3])) + ((l[4] + l[5]) + (l[6] + l[7]));
 }
 
-// out[r][0..24) = sum over taps k = (c, i, j) of w[k * ldw + r] * in[c * plane + i * wp + j + 0..24).
-void forward_tile(const ConvGeometry& g, const Padded& d, const float* in, const float* w, std::int64_t ldw, float* out,
-                  std::int64_t ldo) {
+// out[r][0..24) = sum over taps k of w[k * ldw + r] * in[offset[k] + 0..24), in tap order.
+// Not inlined: in the caller, GCC spills the 12 accumulators (measured 3x slower).
+[[gnu::noinline]] void forward_tile(const float* in, const std::int64_t* offset, std::int64_t taps, const float* w, std::int64_t ldw,
+                  float* out, std::int64_t ldo) {
   __m256 acc[kTileFilters][kTileVectors];
 #pragma GCC unroll 4
   for (auto& row : acc)
 #pragma GCC unroll 3
     for (auto& a : row) a = _mm256_setzero_ps();
-  for (std::int64_t c = 0; c < g.c; ++c)
-    for (std::int64_t i = 0; i < g.kh; ++i) {
-      const float* row = in + c * d.plane + i * d.wp;
-      for (std::int64_t j = 0; j < g.kw; ++j, w += ldw) {
-        __m256 xv[kTileVectors];
+  for (std::int64_t k = 0; k < taps; ++k, w += ldw) {
+    const float* row = in + offset[k];
+    __m256 xv[kTileVectors];
 #pragma GCC unroll 3
-        for (std::int64_t v = 0; v < kTileVectors; ++v) {
-          xv[v] = _mm256_loadu_ps(row + j + v * kLanes);
-          // Keep the vector in a register: otherwise GCC folds the load into each of the 4 FMAs
-          // that use it, and the tile becomes load-bound (measured 1.9x slower).
-          asm("" : "+x"(xv[v]));
-        }
-#pragma GCC unroll 4
-        for (std::int64_t r = 0; r < kTileFilters; ++r) {
-          const __m256 wv = _mm256_broadcast_ss(w + r);
-#pragma GCC unroll 3
-          for (std::int64_t v = 0; v < kTileVectors; ++v) acc[r][v] = _mm256_fmadd_ps(wv, xv[v], acc[r][v]);
-        }
-      }
+    for (std::int64_t v = 0; v < kTileVectors; ++v) {
+      xv[v] = _mm256_loadu_ps(row + v * kLanes);
+      // Keep the vector in a register: otherwise GCC folds the load into each of the 4 FMAs
+      // that use it, and the tile becomes load-bound (measured 1.5x slower).
+      asm("" : "+x"(xv[v]));
     }
+#pragma GCC unroll 4
+    for (std::int64_t r = 0; r < kTileFilters; ++r) {
+      const __m256 wv = _mm256_broadcast_ss(w + r);
+#pragma GCC unroll 3
+      for (std::int64_t v = 0; v < kTileVectors; ++v) acc[r][v] = _mm256_fmadd_ps(wv, xv[v], acc[r][v]);
+    }
+  }
 #pragma GCC unroll 4
   for (std::int64_t r = 0; r < kTileFilters; ++r)
 #pragma GCC unroll 3
@@ -88,7 +115,7 @@ void forward_tile(const ConvGeometry& g, const Padded& d, const float* in, const
 }
 
 // acc[r][v] = sum over p in [0, pixels) of dy[r * ldd + p] * in[offset[v] + p], lanes kept apart.
-void filter_tile(const float* dy, std::int64_t ldd, const float* in, const std::int64_t* offset, std::int64_t pixels,
+[[gnu::noinline]] void filter_tile(const float* dy, std::int64_t ldd, const float* in, const std::int64_t* offset, std::int64_t pixels,
                  float* dw, std::int64_t ldw, std::int64_t rows, std::int64_t cols) {
   __m256 acc[kTileFilters][kTileVectors];
 #pragma GCC unroll 4
@@ -119,7 +146,9 @@ void filter_tile(const float* dy, std::int64_t ldd, const float* in, const std::
 
 bool applies(const ConvGeometry& g) {
   if (!DAGRAD_DIRECT_CONV) return false;
-  return g.sh == 1 && g.sw == 1 && !g.pointwise() && g.ow >= kMinOutputWidth && g.c > 0 && g.f > 0 && g.oh > 0;
+  // 1x1 kernels have too few taps per tile to pay for the phase split (measured 2x slower than a
+  // strided im2col + sgemm on the reference ResNet's 1x1 stride-2 shortcuts).
+  return g.kh * g.kw > 1 && g.ow >= kMinOutputWidth && g.c > 0 && g.f > 0 && g.oh > 0;
 }
 
 std::int64_t packed_filter_size(const ConvGeometry& g) { return g.patch_size() * round_up(g.f, kTileFilters); }
@@ -139,15 +168,17 @@ void forward(const ConvGeometry& g, const float* x, const float* w, float* y_ima
 void forward_packed([[maybe_unused]] const ConvGeometry& g, [[maybe_unused]] const float* x,
                     [[maybe_unused]] const float* packed, [[maybe_unused]] float* y_image) {
 #if DAGRAD_DIRECT_CONV
-  const Padded d = padded_dims(g);
-  const float* in = pad_image(g, x);
-  const std::int64_t grid = g.oh * d.wp, ldo = round_up(grid, kTilePixels), filters = round_up(g.f, kTileFilters);
+  const Layout d = layout_of(g);
+  const float* in = split_image(g, d, x);
+  const std::int64_t* offset = tap_offsets(g, d, 1);
+  const std::int64_t grid = g.oh * d.wq, ldo = round_up(grid, kTilePixels), filters = round_up(g.f, kTileFilters);
   float* out = scratch<float, 4>(kTileFilters * ldo);
   for (std::int64_t f0 = 0; f0 < g.f; f0 += kTileFilters) {
-    for (std::int64_t p = 0; p < grid; p += kTilePixels) forward_tile(g, d, in + p, packed + f0, filters, out + p, ldo);
+    for (std::int64_t p = 0; p < grid; p += kTilePixels)
+      forward_tile(in + p, offset, g.patch_size(), packed + f0, filters, out + p, ldo);
     for (std::int64_t r = 0; r < std::min(kTileFilters, g.f - f0); ++r)
       for (std::int64_t oy = 0; oy < g.oh; ++oy) {
-        const float* src = out + r * ldo + oy * d.wp;
+        const float* src = out + r * ldo + oy * d.wq;
         std::copy(src, src + g.ow, y_image + ((f0 + r) * g.oh + oy) * g.ow);
       }
   }
@@ -157,23 +188,19 @@ void forward_packed([[maybe_unused]] const ConvGeometry& g, [[maybe_unused]] con
 void backward_filter_accumulate([[maybe_unused]] const ConvGeometry& g, [[maybe_unused]] const float* x,
                                 [[maybe_unused]] const float* dy_image, [[maybe_unused]] float* dw) {
 #if DAGRAD_DIRECT_CONV
-  const Padded d = padded_dims(g);
-  const float* in = pad_image(g, x);
-  // dy on the padded-width grid, zero in the discarded columns so they add nothing.
-  const std::int64_t grid = g.oh * d.wp, ldd = round_up(grid, kLanes), filters = round_up(g.f, kTileFilters);
+  const Layout d = layout_of(g);
+  const float* in = split_image(g, d, x);
+  // dy on the output grid (rows of WQ), zero in the discarded columns so they add nothing.
+  const std::int64_t grid = g.oh * d.wq, ldd = round_up(grid, kLanes), filters = round_up(g.f, kTileFilters);
   float* dyp = scratch<float, 4>(filters * ldd);
   std::fill(dyp, dyp + filters * ldd, 0.0f);
   for (std::int64_t f = 0; f < g.f; ++f)
     for (std::int64_t oy = 0; oy < g.oh; ++oy) {
       const float* src = dy_image + (f * g.oh + oy) * g.ow;
-      std::copy(src, src + g.ow, dyp + f * ldd + oy * d.wp);
+      std::copy(src, src + g.ow, dyp + f * ldd + oy * d.wq);
     }
-  const std::int64_t taps = g.patch_size(), padded_taps = round_up(taps, kTileVectors);
-  std::int64_t* offset = scratch<std::int64_t, 0>(padded_taps);
-  for (std::int64_t c = 0, k = 0; c < g.c; ++c)
-    for (std::int64_t i = 0; i < g.kh; ++i)
-      for (std::int64_t j = 0; j < g.kw; ++j) offset[k++] = c * d.plane + i * d.wp + j;
-  std::fill(offset + taps, offset + padded_taps, 0);  // reads in bounds; their sums are dropped
+  const std::int64_t taps = g.patch_size();
+  const std::int64_t* offset = tap_offsets(g, d, kTileVectors);
   for (std::int64_t f0 = 0; f0 < g.f; f0 += kTileFilters)
     for (std::int64_t k0 = 0; k0 < taps; k0 += kTileVectors)
       filter_tile(dyp + f0 * ldd, ldd, in, offset + k0, ldd, dw + f0 * taps + k0, taps,
