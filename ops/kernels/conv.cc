@@ -180,13 +180,13 @@ template <class T> void conv_backward_input(const ConvGeometry& g, const T* dy, 
     t.pw = g.kw - 1 - g.pw;
     t.oh = g.h;
     t.ow = g.w;
-    std::vector<T> flipped(static_cast<std::size_t>(g.c * g.f * g.kh * g.kw));
+    T* flipped = scratch<T, 6>(g.c * g.f * g.kh * g.kw);  // calling thread's; see scratch.h
     for (std::int64_t f = 0; f < g.f; ++f)
       for (std::int64_t c = 0; c < g.c; ++c)
         for (std::int64_t i = 0; i < g.kh; ++i)
           for (std::int64_t j = 0; j < g.kw; ++j)
             flipped[((c * g.f + f) * g.kh + (g.kh - 1 - i)) * g.kw + (g.kw - 1 - j)] = w[((f * g.c + c) * g.kh + i) * g.kw + j];
-    conv_forward<T>(t, dy, flipped.data(), nullptr, dx);
+    conv_forward<T>(t, dy, flipped, nullptr, dx);
     return;
   }
   const std::int64_t per_gemm = images_per_gemm(g);
@@ -228,11 +228,12 @@ template <class T> void conv_backward_filter(const ConvGeometry& g, const T* x, 
   if constexpr (std::is_same_v<T, float>) {
     if (direct::applies(g)) {
       // Images in fixed groups, each summed in order into its own partial; partials added in group order.
-      const std::int64_t groups = std::min(g.n, kMaxFilterGroups), per_group = (g.n + groups - 1) / groups;
-      const std::int64_t used = (g.n + per_group - 1) / per_group;
-      std::vector<float> partial(used > 1 ? used * dw_size : 0);
+      std::int64_t groups = std::min(g.n, kMaxFilterGroups);
+      while (groups > 1 && groups * dw_size > kMaxPartialElements) --groups;
+      const std::int64_t per_group = (g.n + groups - 1) / groups, used = (g.n + per_group - 1) / per_group;
+      float* partial = used > 1 ? scratch<float, 7>(used * dw_size) : nullptr;  // calling thread's
       parallel_chunks(used, 1, [&](std::int64_t group, std::int64_t) {
-        float* out = used == 1 ? dw : partial.data() + group * dw_size;
+        float* out = used == 1 ? dw : partial + group * dw_size;
         std::fill(out, out + dw_size, 0.0f);
         for (std::int64_t n = group * per_group; n < std::min(g.n, (group + 1) * per_group); ++n)
           direct::backward_filter_accumulate(g, x + n * in_size, dy + n * g.f * pixels, out);
@@ -280,11 +281,11 @@ template <class T> void conv_backward_filter(const ConvGeometry& g, const T* x, 
   while (groups > 1 && groups * dw_size > kMaxPartialElements) --groups;
   const std::int64_t batches_per_group = (batches + groups - 1) / groups;
   groups = (batches + batches_per_group - 1) / batches_per_group;
-  std::vector<T> partial(groups > 1 ? groups * dw_size : 0);
+  T* partial = groups > 1 ? scratch<T, 7>(groups * dw_size) : nullptr;  // calling thread's
 
   parallel_chunks(groups, 1, [&](std::int64_t begin, std::int64_t end) {
     for (std::int64_t group = begin; group < end; ++group) {
-      T* out = groups == 1 ? dw : partial.data() + group * dw_size;
+      T* out = groups == 1 ? dw : partial + group * dw_size;
       const std::int64_t first = group * batches_per_group * per_gemm;
       const std::int64_t last = std::min(g.n, (group + 1) * batches_per_group * per_gemm);
       for (std::int64_t start = first; start < last; start += per_gemm) {

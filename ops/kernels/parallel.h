@@ -4,6 +4,7 @@
 #include <oneapi/tbb/blocked_range.h>
 #include <oneapi/tbb/parallel_for.h>
 #include <oneapi/tbb/partitioner.h>
+#include <oneapi/tbb/task_arena.h>
 
 #include <cstdint>
 
@@ -18,12 +19,17 @@ template <class Body> void parallel_chunks(std::int64_t n, std::int64_t grain, c
     return;
   }
   std::int64_t chunks = (n + grain - 1) / grain;
-  tbb::parallel_for(
-      tbb::blocked_range<std::int64_t>(0, chunks, 1),
-      [&](const tbb::blocked_range<std::int64_t>& r) {
-        for (std::int64_t c = r.begin(); c != r.end(); ++c) body(c * grain, std::min(n, (c + 1) * grain));
-      },
-      tbb::simple_partitioner());
+  // Isolated: while the calling thread waits for the chunks it runs only these chunks, never an
+  // unrelated task such as another concurrent run's whole plan (a delegated task_arena::execute).
+  // Kernels rely on this to keep per-thread scratch across the loop (see scratch.h).
+  tbb::this_task_arena::isolate([&] {
+    tbb::parallel_for(
+        tbb::blocked_range<std::int64_t>(0, chunks, 1),
+        [&](const tbb::blocked_range<std::int64_t>& r) {
+          for (std::int64_t c = r.begin(); c != r.end(); ++c) body(c * grain, std::min(n, (c + 1) * grain));
+        },
+        tbb::simple_partitioner());
+  });
 }
 
 // Elementwise grain: large enough to amortize task overhead, small enough to spread.
