@@ -1,6 +1,7 @@
 #include "graph/tensor.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cstdlib>
 #include <cstring>
 
@@ -59,16 +60,24 @@ std::int64_t byte_count(const Shape& shape, DType dtype) {
 void Tensor::FreeDeleter::operator()(std::byte* p) const { std::free(p); }
 
 namespace {
+std::atomic<std::int64_t> g_tensor_allocations{0}, g_tensor_allocated_bytes{0};
+
 std::byte* allocate_zeroed(std::size_t bytes) {
   // 64-byte alignment suits AVX-512 loads and keeps rows off shared cache lines.
   std::size_t rounded = (bytes + 63) / 64 * 64;
   if (rounded == 0) return nullptr;
+  g_tensor_allocations.fetch_add(1, std::memory_order_relaxed);
+  g_tensor_allocated_bytes.fetch_add(static_cast<std::int64_t>(rounded), std::memory_order_relaxed);
   auto* p = static_cast<std::byte*>(std::aligned_alloc(64, rounded));
   if (!p) fail("out of memory allocating ", bytes, " bytes for a tensor");
   std::memset(p, 0, rounded);
   return p;
 }
 }  // namespace
+
+TensorAllocationStats tensor_allocation_stats() {
+  return {g_tensor_allocations.load(std::memory_order_relaxed), g_tensor_allocated_bytes.load(std::memory_order_relaxed)};
+}
 
 Tensor::Tensor(DType dtype, Shape shape) : dtype_(dtype), shape_(std::move(shape)) {
   std::int64_t bytes = byte_count(shape_, dtype_);

@@ -32,6 +32,14 @@ std::int64_t element_count(const Shape& shape);
 std::int64_t byte_count(const Shape& shape, DType dtype);
 std::string to_string(const Shape& shape);  // "[64,3,32,32]"
 
+// Tensor storage allocated so far in this process (count and bytes, each allocation rounded up
+// to 64 bytes), for checking that steady-state runs allocate only what they return.
+struct TensorAllocationStats {
+  std::int64_t allocations = 0;
+  std::int64_t bytes = 0;
+};
+TensorAllocationStats tensor_allocation_stats();
+
 class Tensor {
  public:
   Tensor() = default;

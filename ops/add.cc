@@ -36,10 +36,9 @@ void register_add(OpRegistry& registry) {
             });
             return;
           }
-          std::vector<std::int64_t> oa = kernels::broadcast_offsets(ta.shape(), ty.shape());
-          std::vector<std::int64_t> ob = kernels::broadcast_offsets(tb.shape(), ty.shape());
           kernels::parallel_chunks(ty.numel(), kernels::kElementwiseGrain, [&](std::int64_t s, std::int64_t e) {
-            for (std::int64_t i = s; i < e; ++i) y[i] = a[oa[i]] + b[ob[i]];
+            kernels::BroadcastCursor from_a(ta.shape(), ty.shape(), s), from_b(tb.shape(), ty.shape(), s);
+            for (std::int64_t i = s; i < e; ++i, from_a.next(), from_b.next()) y[i] = a[from_a.offset()] + b[from_b.offset()];
           });
         });
       },

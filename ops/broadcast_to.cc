@@ -33,11 +33,11 @@ void register_broadcast_to(OpRegistry& registry) {
       },
       .forward = [](const BroadcastToAttrs&, KernelContext& k) {
         dispatch_float(k.input(0).dtype(), [&]<class T>() {
-          std::vector<std::int64_t> offsets = kernels::broadcast_offsets(k.input(0).shape(), k.output(0).shape());
           const T* x = k.input(0).data<T>().data();
           T* y = k.output(0).data<T>().data();
           kernels::parallel_chunks(k.output(0).numel(), kernels::kElementwiseGrain, [&](std::int64_t s, std::int64_t e) {
-            for (std::int64_t i = s; i < e; ++i) y[i] = x[offsets[i]];
+            kernels::BroadcastCursor from(k.input(0).shape(), k.output(0).shape(), s);
+            for (std::int64_t i = s; i < e; ++i, from.next()) y[i] = x[from.offset()];
           });
         });
       },

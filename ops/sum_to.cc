@@ -34,12 +34,12 @@ void register_sum_to(OpRegistry& registry) {
         dispatch_float(k.input(0).dtype(), [&]<class T>() {
           const Tensor& tx = k.input(0);
           Tensor& ty = k.output(0);
-          std::vector<std::int64_t> offsets = kernels::broadcast_offsets(ty.shape(), tx.shape());
           const T* x = tx.data<T>().data();
           T* y = ty.data<T>().data();
           std::fill(y, y + ty.numel(), T(0));
           // Sequential in x's order: a fixed summation order, whatever the thread count.
-          for (std::int64_t i = 0; i < tx.numel(); ++i) y[offsets[i]] += x[i];
+          kernels::BroadcastCursor to(ty.shape(), tx.shape(), 0);
+          for (std::int64_t i = 0; i < tx.numel(); ++i, to.next()) y[to.offset()] += x[i];
         });
       },
       .grad = [](const SumToAttrs&, GradContext& g) { return std::vector{broadcast_to(g.dy(), g.shape(0))}; },

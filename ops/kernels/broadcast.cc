@@ -23,29 +23,20 @@ bool broadcasts_to(const Shape& from, const Shape& to) {
   return true;
 }
 
-std::vector<std::int64_t> broadcast_offsets(const Shape& in, const Shape& out) {
-  std::size_t rank = out.size(), lead = rank - in.size();
-  std::vector<std::int64_t> in_strides(rank, 0);
+BroadcastCursor::BroadcastCursor(const Shape& in, const Shape& out, std::int64_t start)
+    : out_(out.begin(), out.end()), strides_(out.size(), 0), index_(out.size(), 0) {
+  const std::size_t rank = out.size(), lead = rank - in.size();
   std::int64_t stride = 1;
   for (std::size_t i = rank; i-- > lead;) {
-    std::int64_t d = in[i - lead];
-    in_strides[i] = d == 1 ? 0 : stride;
+    const std::int64_t d = in[i - lead];
+    strides_[i] = d == 1 ? 0 : stride;
     stride *= d;
   }
-  std::int64_t n = element_count(out);
-  std::vector<std::int64_t> offsets(static_cast<std::size_t>(n));
-  std::vector<std::int64_t> index(rank, 0);
-  std::int64_t offset = 0;
-  for (std::int64_t k = 0; k < n; ++k) {
-    offsets[k] = offset;
-    for (std::size_t i = rank; i-- > 0;) {  // odometer increment
-      offset += in_strides[i];
-      if (++index[i] < out[i]) break;
-      offset -= in_strides[i] * index[i];
-      index[i] = 0;
-    }
+  for (std::size_t i = rank; i-- > 0 && start > 0;) {  // the row-major index of `start`
+    index_[i] = start % out[i];
+    offset_ += index_[i] * strides_[i];
+    start /= out[i];
   }
-  return offsets;
 }
 
 }  // namespace dagrad::kernels
