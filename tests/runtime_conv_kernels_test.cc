@@ -87,7 +87,10 @@ INSTANTIATE_TEST_SUITE_P(ResnetRefShapes, ConvKernels,
                                            // direct kernels: filter and tap counts off the tile
                                            // sizes, odd widths, stride 3
                                            Layer{2, 3, 27, 5, 3, 2, 0}, Layer{3, 2, 40, 6, 2, 3, 1},
-                                           Layer{2, 5, 13, 7, 5, 1, 2}));
+                                           Layer{2, 5, 13, 7, 5, 1, 2},
+                                           // filter-lane kernels: 25 pixels and 20 taps, off the
+                                           // tile of 3; 96 filters
+                                           Layer{3, 5, 6, 96, 2, 1, 0}));
 
 }  // namespace
 }  // namespace dagrad::kernels

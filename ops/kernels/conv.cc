@@ -233,10 +233,9 @@ template <class T> void conv_backward_filter(const ConvGeometry& g, const T* x, 
       const std::int64_t per_group = (g.n + groups - 1) / groups, used = (g.n + per_group - 1) / per_group;
       float* partial = used > 1 ? scratch<float, 7>(used * dw_size) : nullptr;  // calling thread's
       parallel_chunks(used, 1, [&](std::int64_t group, std::int64_t) {
-        float* out = used == 1 ? dw : partial + group * dw_size;
-        std::fill(out, out + dw_size, 0.0f);
-        for (std::int64_t n = group * per_group; n < std::min(g.n, (group + 1) * per_group); ++n)
-          direct::backward_filter_accumulate(g, x + n * in_size, dy + n * g.f * pixels, out);
+        const std::int64_t first = group * per_group, count = std::min(g.n, first + per_group) - first;
+        direct::backward_filter(g, x + first * in_size, dy + first * g.f * pixels, count,
+                                used == 1 ? dw : partial + group * dw_size);
       });
       if (used > 1)
         parallel_chunks(dw_size, kElementwiseGrain, [&](std::int64_t begin, std::int64_t end) {

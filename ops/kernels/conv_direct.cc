@@ -19,8 +19,14 @@ constexpr std::int64_t kLanes = 8;
 constexpr std::int64_t kTileVectors = 3;
 constexpr std::int64_t kTilePixels = kTileVectors * kLanes;
 // Below this output width the discarded padding columns (2 * pad of every WP) and the partial
-// last tile waste more than im2col costs (measured: 7x7 layers are faster through sgemm).
+// last tile waste more than im2col costs (measured: 7x7 layers are faster through sgemm); such
+// narrow maps put filters in the lanes instead, when there are enough of them.
 constexpr std::int64_t kMinOutputWidth = 12;
+// Filter-lane tiles: 6 output pixels (or taps) x 16 filters, 12 accumulators plus 2 filter vectors
+// and a broadcast: 3 x 32 would need 17 registers, and the spilled accumulator made it 2.5x slower.
+constexpr std::int64_t kLaneTilePixels = 6;
+constexpr std::int64_t kLaneTileFilters = 2 * kLanes;
+constexpr std::int64_t kLaneVectors = kLaneTileFilters / kLanes;
 
 std::int64_t round_up(std::int64_t v, std::int64_t m) { return (v + m - 1) / m * m; }
 
@@ -72,6 +78,17 @@ const std::int64_t* tap_offsets(const ConvGeometry& g, const Layout& d, std::int
         offset[k++] = c * d.channel + ((i % g.sh) * g.sw + j % g.sw) * d.plane + (i / g.sh) * d.wq + j / g.sw;
   std::fill(offset + taps, offset + padded, 0);
   return offset;
+}
+
+// The input corner (tap (0, 0, 0) offset) of every output pixel, padded to a multiple of
+// kLaneTilePixels by repeating the last pixel (whose extra results are dropped).
+const std::int64_t* pixel_bases(const ConvGeometry& g, const Layout& d) {
+  const std::int64_t pixels = g.out_pixels(), padded = round_up(pixels, kLaneTilePixels);
+  std::int64_t* base = scratch<std::int64_t, 1>(padded);
+  for (std::int64_t oy = 0, p = 0; oy < g.oh; ++oy)
+    for (std::int64_t ox = 0; ox < g.ow; ++ox) base[p++] = oy * d.wq + ox;
+  std::fill(base + pixels, base + padded, base[pixels - 1]);
+  return base;
 }
 
 #if DAGRAD_DIRECT_CONV
@@ -140,29 +157,103 @@ float lane_sum(__m256 v) {
   for (std::int64_t r = 0; r < rows; ++r)
     for (std::int64_t v = 0; v < cols; ++v) dw[r * ldw + v] += lane_sum(acc[r][v]);
 }
+
+// Filter lanes, for narrow maps: out[r][0..16) = sum over taps k of in[base[r] + offset[k]] *
+// w[k * ldw + 0..16), for 6 output pixels whose input corners are base[0..6).
+[[gnu::noinline]] void forward_lane_tile(const float* in, const std::int64_t* base, const std::int64_t* offset,
+                                         std::int64_t taps, const float* w, std::int64_t ldw, float* out,
+                                         std::int64_t ldo) {
+  __m256 acc[kLaneTilePixels][kLaneVectors];
+#pragma GCC unroll 6
+  for (auto& row : acc)
+#pragma GCC unroll 2
+    for (auto& a : row) a = _mm256_setzero_ps();
+  const float* x[kLaneTilePixels];
+#pragma GCC unroll 6
+  for (std::int64_t r = 0; r < kLaneTilePixels; ++r) x[r] = in + base[r];
+  for (std::int64_t k = 0; k < taps; ++k, w += ldw) {
+    __m256 wv[kLaneVectors];
+#pragma GCC unroll 2
+    for (std::int64_t v = 0; v < kLaneVectors; ++v) {
+      wv[v] = _mm256_loadu_ps(w + v * kLanes);
+      asm("" : "+x"(wv[v]));  // in a register, not reloaded per FMA (see forward_tile)
+    }
+    const std::int64_t o = offset[k];
+#pragma GCC unroll 6
+    for (std::int64_t r = 0; r < kLaneTilePixels; ++r) {
+      const __m256 xv = _mm256_broadcast_ss(x[r] + o);
+#pragma GCC unroll 2
+      for (std::int64_t v = 0; v < kLaneVectors; ++v) acc[r][v] = _mm256_fmadd_ps(xv, wv[v], acc[r][v]);
+    }
+  }
+#pragma GCC unroll 6
+  for (std::int64_t r = 0; r < kLaneTilePixels; ++r)
+#pragma GCC unroll 2
+    for (std::int64_t v = 0; v < kLaneVectors; ++v) _mm256_storeu_ps(out + r * ldo + v * kLanes, acc[r][v]);
+}
+
+// Filter lanes: dwt[r][0..16) += sum over pixels p of in[base[p] + offset[r]] * dyt[p * ldd + 0..16)
+// for 6 taps r, pixels in order.
+[[gnu::noinline]] void filter_lane_tile(const float* dyt, std::int64_t ldd, const float* in, const std::int64_t* base,
+                                        std::int64_t pixels, const std::int64_t* offset, float* dwt,
+                                        std::int64_t ldw) {
+  __m256 acc[kLaneTilePixels][kLaneVectors];
+#pragma GCC unroll 6
+  for (auto& row : acc)
+#pragma GCC unroll 2
+    for (auto& a : row) a = _mm256_setzero_ps();
+  const float* x[kLaneTilePixels];
+#pragma GCC unroll 6
+  for (std::int64_t r = 0; r < kLaneTilePixels; ++r) x[r] = in + offset[r];
+  for (std::int64_t p = 0; p < pixels; ++p, dyt += ldd) {
+    __m256 dv[kLaneVectors];
+#pragma GCC unroll 2
+    for (std::int64_t v = 0; v < kLaneVectors; ++v) {
+      dv[v] = _mm256_loadu_ps(dyt + v * kLanes);
+      asm("" : "+x"(dv[v]));
+    }
+    const std::int64_t b = base[p];
+#pragma GCC unroll 6
+    for (std::int64_t r = 0; r < kLaneTilePixels; ++r) {
+      const __m256 xv = _mm256_broadcast_ss(x[r] + b);
+#pragma GCC unroll 2
+      for (std::int64_t v = 0; v < kLaneVectors; ++v) acc[r][v] = _mm256_fmadd_ps(xv, dv[v], acc[r][v]);
+    }
+  }
+#pragma GCC unroll 6
+  for (std::int64_t r = 0; r < kLaneTilePixels; ++r)
+#pragma GCC unroll 2
+    for (std::int64_t v = 0; v < kLaneVectors; ++v) {
+      float* target = dwt + r * ldw + v * kLanes;
+      _mm256_storeu_ps(target, _mm256_add_ps(_mm256_loadu_ps(target), acc[r][v]));
+    }
+}
 #endif
 
 }  // namespace
 
-bool applies(const ConvGeometry& g) {
-  if (!DAGRAD_DIRECT_CONV) return false;
+Method method(const ConvGeometry& g) {
+  if (!DAGRAD_DIRECT_CONV || g.c <= 0 || g.f <= 0 || g.oh <= 0 || g.ow <= 0) return Method::none;
   // 1x1 kernels have too few taps per tile to pay for the phase split (measured 2x slower than a
   // strided im2col + sgemm on the reference ResNet's 1x1 stride-2 shortcuts).
-  return g.kh * g.kw > 1 && g.ow >= kMinOutputWidth && g.c > 0 && g.f > 0 && g.oh > 0;
+  if (g.kh * g.kw == 1) return Method::none;
+  if (g.ow >= kMinOutputWidth) return Method::pixel_lanes;
+  if (g.f % kLaneTileFilters == 0) return Method::filter_lanes;
+  return Method::none;
 }
 
-std::int64_t packed_filter_size(const ConvGeometry& g) { return g.patch_size() * round_up(g.f, kTileFilters); }
+namespace {
+std::int64_t filter_multiple(const ConvGeometry& g) {
+  return method(g) == Method::filter_lanes ? kLaneTileFilters : kTileFilters;
+}
+}  // namespace
+
+std::int64_t packed_filter_size(const ConvGeometry& g) { return g.patch_size() * round_up(g.f, filter_multiple(g)); }
 
 void pack_filters(const ConvGeometry& g, const float* w, float* packed) {
-  const std::int64_t taps = g.patch_size(), filters = round_up(g.f, kTileFilters);
+  const std::int64_t taps = g.patch_size(), filters = round_up(g.f, filter_multiple(g));
   for (std::int64_t k = 0; k < taps; ++k)
     for (std::int64_t f = 0; f < filters; ++f) packed[k * filters + f] = f < g.f ? w[f * taps + k] : 0.0f;
-}
-
-void forward(const ConvGeometry& g, const float* x, const float* w, float* y_image) {
-  float* packed = scratch<float, 5>(packed_filter_size(g));
-  pack_filters(g, w, packed);
-  forward_packed(g, x, packed, y_image);
 }
 
 void forward_packed([[maybe_unused]] const ConvGeometry& g, [[maybe_unused]] const float* x,
@@ -171,11 +262,24 @@ void forward_packed([[maybe_unused]] const ConvGeometry& g, [[maybe_unused]] con
   const Layout d = layout_of(g);
   const float* in = split_image(g, d, x);
   const std::int64_t* offset = tap_offsets(g, d, 1);
-  const std::int64_t grid = g.oh * d.wq, ldo = round_up(grid, kTilePixels), filters = round_up(g.f, kTileFilters);
+  const std::int64_t taps = g.patch_size(), filters = round_up(g.f, filter_multiple(g));
+  if (method(g) == Method::filter_lanes) {
+    // Output pixels x filters, then transposed to [F, OH, OW].
+    const std::int64_t pixels = g.out_pixels(), padded = round_up(pixels, kLaneTilePixels);
+    const std::int64_t* base = pixel_bases(g, d);
+    float* out = scratch<float, 4>(padded * filters);
+    for (std::int64_t f0 = 0; f0 < filters; f0 += kLaneTileFilters)
+      for (std::int64_t p = 0; p < padded; p += kLaneTilePixels)
+        forward_lane_tile(in, base + p, offset, taps, packed + f0, filters, out + p * filters + f0, filters);
+    for (std::int64_t f = 0; f < g.f; ++f)
+      for (std::int64_t p = 0; p < pixels; ++p) y_image[f * pixels + p] = out[p * filters + f];
+    return;
+  }
+  const std::int64_t grid = g.oh * d.wq, ldo = round_up(grid, kTilePixels);
   float* out = scratch<float, 4>(kTileFilters * ldo);
   for (std::int64_t f0 = 0; f0 < g.f; f0 += kTileFilters) {
     for (std::int64_t p = 0; p < grid; p += kTilePixels)
-      forward_tile(in + p, offset, g.patch_size(), packed + f0, filters, out + p, ldo);
+      forward_tile(in + p, offset, taps, packed + f0, filters, out + p, ldo);
     for (std::int64_t r = 0; r < std::min(kTileFilters, g.f - f0); ++r)
       for (std::int64_t oy = 0; oy < g.oh; ++oy) {
         const float* src = out + r * ldo + oy * d.wq;
@@ -185,26 +289,53 @@ void forward_packed([[maybe_unused]] const ConvGeometry& g, [[maybe_unused]] con
 #endif
 }
 
-void backward_filter_accumulate([[maybe_unused]] const ConvGeometry& g, [[maybe_unused]] const float* x,
-                                [[maybe_unused]] const float* dy_image, [[maybe_unused]] float* dw) {
+void backward_filter([[maybe_unused]] const ConvGeometry& g, [[maybe_unused]] const float* x,
+                     [[maybe_unused]] const float* dy, [[maybe_unused]] std::int64_t images,
+                     [[maybe_unused]] float* dw) {
 #if DAGRAD_DIRECT_CONV
   const Layout d = layout_of(g);
-  const float* in = split_image(g, d, x);
+  const std::int64_t taps = g.patch_size(), pixels = g.out_pixels(), in_size = g.c * g.h * g.w;
+  if (method(g) == Method::filter_lanes) {
+    // dw transposed, [taps (padded to 6)][F], summed over the images' pixels in order in 16-filter
+    // lanes (no horizontal sums), then transposed into dw.
+    const std::int64_t padded_taps = round_up(taps, kLaneTilePixels), padded_pixels = round_up(pixels, kLaneTilePixels);
+    float* dwt = scratch<float, 8>(padded_taps * g.f);
+    std::fill(dwt, dwt + padded_taps * g.f, 0.0f);
+    float* dyt = scratch<float, 4>(padded_pixels * g.f);
+    for (std::int64_t n = 0; n < images; ++n) {
+      const float* in = split_image(g, d, x + n * in_size);
+      const std::int64_t* offset = tap_offsets(g, d, kLaneTilePixels);
+      const std::int64_t* base = pixel_bases(g, d);
+      const float* dyn = dy + n * g.f * pixels;
+      for (std::int64_t p = 0; p < pixels; ++p)
+        for (std::int64_t f = 0; f < g.f; ++f) dyt[p * g.f + f] = dyn[f * pixels + p];
+      std::fill(dyt + pixels * g.f, dyt + padded_pixels * g.f, 0.0f);  // the repeated pixels add 0
+      for (std::int64_t f0 = 0; f0 < g.f; f0 += kLaneTileFilters)
+        for (std::int64_t k0 = 0; k0 < padded_taps; k0 += kLaneTilePixels)
+          filter_lane_tile(dyt + f0, g.f, in, base, padded_pixels, offset + k0, dwt + k0 * g.f + f0, g.f);
+    }
+    for (std::int64_t f = 0; f < g.f; ++f)
+      for (std::int64_t k = 0; k < taps; ++k) dw[f * taps + k] = dwt[k * g.f + f];
+    return;
+  }
+  std::fill(dw, dw + g.f * taps, 0.0f);
   // dy on the output grid (rows of WQ), zero in the discarded columns so they add nothing.
   const std::int64_t grid = g.oh * d.wq, ldd = round_up(grid, kLanes), filters = round_up(g.f, kTileFilters);
   float* dyp = scratch<float, 4>(filters * ldd);
-  std::fill(dyp, dyp + filters * ldd, 0.0f);
-  for (std::int64_t f = 0; f < g.f; ++f)
-    for (std::int64_t oy = 0; oy < g.oh; ++oy) {
-      const float* src = dy_image + (f * g.oh + oy) * g.ow;
-      std::copy(src, src + g.ow, dyp + f * ldd + oy * d.wq);
-    }
-  const std::int64_t taps = g.patch_size();
-  const std::int64_t* offset = tap_offsets(g, d, kTileVectors);
-  for (std::int64_t f0 = 0; f0 < g.f; f0 += kTileFilters)
-    for (std::int64_t k0 = 0; k0 < taps; k0 += kTileVectors)
-      filter_tile(dyp + f0 * ldd, ldd, in, offset + k0, ldd, dw + f0 * taps + k0, taps,
-                  std::min(kTileFilters, g.f - f0), std::min(kTileVectors, taps - k0));
+  for (std::int64_t n = 0; n < images; ++n) {
+    const float* in = split_image(g, d, x + n * in_size);
+    std::fill(dyp, dyp + filters * ldd, 0.0f);
+    for (std::int64_t f = 0; f < g.f; ++f)
+      for (std::int64_t oy = 0; oy < g.oh; ++oy) {
+        const float* src = dy + (n * g.f + f) * pixels + oy * g.ow;
+        std::copy(src, src + g.ow, dyp + f * ldd + oy * d.wq);
+      }
+    const std::int64_t* offset = tap_offsets(g, d, kTileVectors);
+    for (std::int64_t f0 = 0; f0 < g.f; f0 += kTileFilters)
+      for (std::int64_t k0 = 0; k0 < taps; k0 += kTileVectors)
+        filter_tile(dyp + f0 * ldd, ldd, in, offset + k0, ldd, dw + f0 * taps + k0, taps,
+                    std::min(kTileFilters, g.f - f0), std::min(kTileVectors, taps - k0));
+  }
 #endif
 }
 

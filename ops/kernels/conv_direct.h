@@ -2,8 +2,9 @@
 // Direct float32 convolution with no im2col matrix. The image is copied once, zero-padded and (for
 // stride S > 1) split into S x S phase planes, so that kernel tap (c, i, j) of every output pixel
 // p is a constant offset from p: one contiguous vector load per tap and 8 pixels. Output pixels are
-// taken on a grid as wide as a phase plane (the columns past OW are discarded). A register tile of
-// 4 filters x 24 pixels (12 AVX2 accumulators) sums the taps in (c, i, j) order. Chosen over
+// taken on a grid as wide as a phase plane (the columns past OW are discarded), and a register tile
+// of 4 filters x 24 pixels (12 AVX2 accumulators) sums the taps in (c, i, j) order. On narrow maps
+// (7x7) that grid wastes too much, so filters go in the lanes instead: 6 pixels x 16 filters. Chosen over
 // im2col + sgemm by measurement on the reference ResNet's 28- and 14-wide layers
 // (bench/dagrad_bench_kernels), where writing the 9x larger im2col matrix cost as much as the
 // product itself.
@@ -13,21 +14,23 @@
 
 namespace dagrad::kernels::direct {
 
-// Whether this build has the kernels (AVX2 and FMA) and they pay for the geometry: output rows wide
-// enough that the discarded columns stay a small share, and a kernel larger than 1x1.
-bool applies(const ConvGeometry& g);
+enum class Method {
+  none,          // not built (no AVX2/FMA), or im2col + sgemm is faster for this geometry
+  pixel_lanes,   // output pixels in the vector lanes: maps at least 12 pixels wide
+  filter_lanes,  // filters in the lanes (6 pixels x 16 filters): narrower maps, F a multiple of 16
+};
+// Which kernel a geometry gets; 1x1 kernels always stay on im2col + sgemm.
+Method method(const ConvGeometry& g);
+inline bool applies(const ConvGeometry& g) { return method(g) != Method::none; }
 
-// y = x (*) w for one image (x [C,H,W], y [F,OH,OW]); w is the filter tensor [F,C,KH,KW].
-// Packs the filters per call (they are small next to the image).
-void forward(const ConvGeometry& g, const float* x, const float* w, float* y_image);
-
-// Filters repacked as [C*KH*KW][F rounded up to 4], the layout the forward tile broadcasts from.
+// Filters repacked as [C*KH*KW][F rounded up to the tile], the layout the forward tiles read.
 std::int64_t packed_filter_size(const ConvGeometry& g);
 void pack_filters(const ConvGeometry& g, const float* w, float* packed);
+// y = x (*) w for one image (x [C,H,W], y [F,OH,OW]) from the packed filters.
 void forward_packed(const ConvGeometry& g, const float* x, const float* packed, float* y_image);
 
-// dw += dy (*) x for one image, dw [F, C*KH*KW]: each entry is the sum over output pixels p of
-// dy[f][p] times the input under tap (c, i, j) of p, kept in 8 lanes and added up in a fixed order.
-void backward_filter_accumulate(const ConvGeometry& g, const float* x, const float* dy_image, float* dw);
+// dw [F, C*KH*KW] = the sum over `images` consecutive images of dy (*) x: each entry sums the
+// images in order, and within one the output pixels in a fixed lane order.
+void backward_filter(const ConvGeometry& g, const float* x, const float* dy, std::int64_t images, float* dw);
 
 }  // namespace dagrad::kernels::direct

@@ -7,7 +7,7 @@
 
 namespace dagrad::kernels {
 
-// Tags in use: 0-2 im2col/GEMM buffers and 3-4 direct-convolution buffers, used inside chunk
+// Tags in use: 0-2 im2col/GEMM buffers and 3, 4, 8 direct-convolution buffers, used inside chunk
 // bodies; 5-7 buffers a kernel's calling thread holds across its parallel loop (packed and flipped
 // filters, filter-gradient partial sums). While it waits in that loop the thread runs only that
 // loop's chunks (parallel_chunks isolates them), so the two sets never overlap.
