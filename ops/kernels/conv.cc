@@ -128,7 +128,7 @@ template <class T>
 void conv_forward(const ConvGeometry& g, const T* x, const T* w, const T* bias, T* y, const ChannelAffine* epilogue) {
   const std::int64_t patch = g.patch_size(), pixels = g.out_pixels(), in_size = g.c * g.h * g.w;
   if constexpr (std::is_same_v<T, float>) {
-    if (direct::applies(g)) {
+    if (direct::forward_method(g) != direct::Method::none) {
       // Packed once here, on the calling thread, and read by every image's chunk.
       float* packed = scratch<float, 5>(direct::packed_filter_size(g));
       direct::pack_filters(g, w, packed);
@@ -226,7 +226,7 @@ template <class T> void conv_backward_filter(const ConvGeometry& g, const T* x, 
     return;
   }
   if constexpr (std::is_same_v<T, float>) {
-    if (direct::applies(g)) {
+    if (direct::filter_gradient_method(g) != direct::Method::none) {
       // Images in fixed groups, each summed in order into its own partial; partials added in group order.
       std::int64_t groups = std::min(g.n, kMaxFilterGroups);
       while (groups > 1 && groups * dw_size > kMaxPartialElements) --groups;

@@ -18,10 +18,15 @@ constexpr std::int64_t kTileFilters = 4;
 constexpr std::int64_t kLanes = 8;
 constexpr std::int64_t kTileVectors = 3;
 constexpr std::int64_t kTilePixels = kTileVectors * kLanes;
-// Below this output width the discarded padding columns (2 * pad of every WP) and the partial
-// last tile waste more than im2col costs (measured: 7x7 layers are faster through sgemm); such
-// narrow maps put filters in the lanes instead, when there are enough of them.
+// Pixel lanes pay only on rows this wide: narrower ones waste the discarded padding columns
+// (2 * pad of every WP) and a partial last tile. Filter lanes waste nothing but need 16 filters.
+// Measured on the reference ResNet (bench/dagrad_bench_kernels, 1 thread): the forward pass is
+// faster in pixel lanes on 28-wide maps (78 against 69 GFLOP/s) and in filter lanes on 14- and
+// 7-wide ones (77 against 68, 71 against 56 through im2col); the filter gradient is faster in filter
+// lanes everywhere except the 1-channel stem, whose 9 taps are too few for a tile of 6.
 constexpr std::int64_t kMinOutputWidth = 12;
+constexpr std::int64_t kPixelLanesPreferredWidth = 16;
+constexpr std::int64_t kMinFilterLaneTaps = 16;
 // Filter-lane tiles: 6 output pixels (or taps) x 16 filters, 12 accumulators plus 2 filter vectors
 // and a broadcast: 3 x 32 would need 17 registers, and the spilled accumulator made it 2.5x slower.
 constexpr std::int64_t kLaneTilePixels = 6;
@@ -232,19 +237,31 @@ float lane_sum(__m256 v) {
 
 }  // namespace
 
-Method method(const ConvGeometry& g) {
-  if (!DAGRAD_DIRECT_CONV || g.c <= 0 || g.f <= 0 || g.oh <= 0 || g.ow <= 0) return Method::none;
+namespace {
+bool direct_possible(const ConvGeometry& g) {
   // 1x1 kernels have too few taps per tile to pay for the phase split (measured 2x slower than a
   // strided im2col + sgemm on the reference ResNet's 1x1 stride-2 shortcuts).
-  if (g.kh * g.kw == 1) return Method::none;
-  if (g.ow >= kMinOutputWidth) return Method::pixel_lanes;
-  if (g.f % kLaneTileFilters == 0) return Method::filter_lanes;
-  return Method::none;
+  return DAGRAD_DIRECT_CONV && g.c > 0 && g.f > 0 && g.oh > 0 && g.ow > 0 && g.kh * g.kw > 1;
+}
+bool filter_lanes_fit(const ConvGeometry& g) { return g.f % kLaneTileFilters == 0; }
+}  // namespace
+
+Method forward_method(const ConvGeometry& g) {
+  if (!direct_possible(g)) return Method::none;
+  if (g.ow >= kPixelLanesPreferredWidth) return Method::pixel_lanes;
+  if (filter_lanes_fit(g)) return Method::filter_lanes;
+  return g.ow >= kMinOutputWidth ? Method::pixel_lanes : Method::none;
+}
+
+Method filter_gradient_method(const ConvGeometry& g) {
+  if (!direct_possible(g)) return Method::none;
+  if (filter_lanes_fit(g) && g.patch_size() >= kMinFilterLaneTaps) return Method::filter_lanes;
+  return g.ow >= kMinOutputWidth ? Method::pixel_lanes : Method::none;
 }
 
 namespace {
 std::int64_t filter_multiple(const ConvGeometry& g) {
-  return method(g) == Method::filter_lanes ? kLaneTileFilters : kTileFilters;
+  return forward_method(g) == Method::filter_lanes ? kLaneTileFilters : kTileFilters;
 }
 }  // namespace
 
@@ -263,7 +280,7 @@ void forward_packed([[maybe_unused]] const ConvGeometry& g, [[maybe_unused]] con
   const float* in = split_image(g, d, x);
   const std::int64_t* offset = tap_offsets(g, d, 1);
   const std::int64_t taps = g.patch_size(), filters = round_up(g.f, filter_multiple(g));
-  if (method(g) == Method::filter_lanes) {
+  if (forward_method(g) == Method::filter_lanes) {
     // Output pixels x filters, then transposed to [F, OH, OW].
     const std::int64_t pixels = g.out_pixels(), padded = round_up(pixels, kLaneTilePixels);
     const std::int64_t* base = pixel_bases(g, d);
@@ -295,7 +312,7 @@ void backward_filter([[maybe_unused]] const ConvGeometry& g, [[maybe_unused]] co
 #if DAGRAD_DIRECT_CONV
   const Layout d = layout_of(g);
   const std::int64_t taps = g.patch_size(), pixels = g.out_pixels(), in_size = g.c * g.h * g.w;
-  if (method(g) == Method::filter_lanes) {
+  if (filter_gradient_method(g) == Method::filter_lanes) {
     // dw transposed, [taps (padded to 6)][F], summed over the images' pixels in order in 16-filter
     // lanes (no horizontal sums), then transposed into dw.
     const std::int64_t padded_taps = round_up(taps, kLaneTilePixels), padded_pixels = round_up(pixels, kLaneTilePixels);

@@ -4,7 +4,8 @@
 // p is a constant offset from p: one contiguous vector load per tap and 8 pixels. Output pixels are
 // taken on a grid as wide as a phase plane (the columns past OW are discarded), and a register tile
 // of 4 filters x 24 pixels (12 AVX2 accumulators) sums the taps in (c, i, j) order. On narrow maps
-// (7x7) that grid wastes too much, so filters go in the lanes instead: 6 pixels x 16 filters. Chosen over
+// (7x7) that grid wastes too much, so filters go in the lanes instead: 6 pixels x 16 filters (no waste, and for the filter
+// gradient no horizontal sums). Chosen over
 // im2col + sgemm by measurement on the reference ResNet's 28- and 14-wide layers
 // (bench/dagrad_bench_kernels), where writing the 9x larger im2col matrix cost as much as the
 // product itself.
@@ -16,12 +17,13 @@ namespace dagrad::kernels::direct {
 
 enum class Method {
   none,          // not built (no AVX2/FMA), or im2col + sgemm is faster for this geometry
-  pixel_lanes,   // output pixels in the vector lanes: maps at least 12 pixels wide
-  filter_lanes,  // filters in the lanes (6 pixels x 16 filters): narrower maps, F a multiple of 16
+  pixel_lanes,   // output pixels in the vector lanes (4 filters x 24 pixels): wide maps
+  filter_lanes,  // filters in the lanes (6 pixels or taps x 16 filters): F a multiple of 16
 };
-// Which kernel a geometry gets; 1x1 kernels always stay on im2col + sgemm.
-Method method(const ConvGeometry& g);
-inline bool applies(const ConvGeometry& g) { return method(g) != Method::none; }
+// The kernel each pass gets for a geometry, chosen by measurement; 1x1 kernels always stay on
+// im2col + sgemm.
+Method forward_method(const ConvGeometry& g);
+Method filter_gradient_method(const ConvGeometry& g);
 
 // Filters repacked as [C*KH*KW][F rounded up to the tile], the layout the forward tiles read.
 std::int64_t packed_filter_size(const ConvGeometry& g);
