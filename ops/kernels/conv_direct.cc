@@ -27,6 +27,10 @@ constexpr std::int64_t kTilePixels = kTileVectors * kLanes;
 constexpr std::int64_t kMinOutputWidth = 12;
 constexpr std::int64_t kPixelLanesPreferredWidth = 16;
 constexpr std::int64_t kMinFilterLaneTaps = 16;
+// The tiles stream every tap's filter values once per tile, so the filters ([C*KH*KW][F]) must
+// stay in L2; sgemm's cache blocking wins beyond that (ResNet-18's 128- to 512-channel layers ran
+// 1.5x slower direct than through im2col + sgemm).
+constexpr std::int64_t kMaxFilterElements = std::int64_t{1} << 16;
 // Filter-lane tiles: 6 output pixels (or taps) x 16 filters, 12 accumulators plus 2 filter vectors
 // and a broadcast: 3 x 32 would need 17 registers, and the spilled accumulator made it 2.5x slower.
 constexpr std::int64_t kLaneTilePixels = 6;
@@ -241,7 +245,8 @@ namespace {
 bool direct_possible(const ConvGeometry& g) {
   // 1x1 kernels have too few taps per tile to pay for the phase split (measured 2x slower than a
   // strided im2col + sgemm on the reference ResNet's 1x1 stride-2 shortcuts).
-  return DAGRAD_DIRECT_CONV && g.c > 0 && g.f > 0 && g.oh > 0 && g.ow > 0 && g.kh * g.kw > 1;
+  return DAGRAD_DIRECT_CONV && g.c > 0 && g.f > 0 && g.oh > 0 && g.ow > 0 && g.kh * g.kw > 1 &&
+         g.patch_size() * g.f <= kMaxFilterElements;
 }
 bool filter_lanes_fit(const ConvGeometry& g) { return g.f % kLaneTileFilters == 0; }
 }  // namespace
