@@ -1,6 +1,7 @@
 // max_pool2d: the maximum of each window of x [N,C,H,W] (padding is -inf, so padded cells never
 // win; ties go to the first maximum in row-major window order). Gradient: max_pool2d_grad, which
-// recomputes the argmax from x with the same rule.
+// recomputes the argmax from x with the same rule. The DSL's max_pool2d builds
+// max_pool2d_with_indices instead; this op serves graphs saved before it (max_pool2d_recomputing).
 #include "graph/op.h"
 #include "ops/kernels/parallel.h"
 #include "ops/kernels/pool.h"
@@ -9,7 +10,7 @@
 namespace dagrad::ops {
 using kernels::Pool2dAttrs;
 
-Value max_pool2d(Value x, Int2 window, Int2 stride, Int2 pad) {
+Value max_pool2d_recomputing(Value x, Int2 window, Int2 stride, Int2 pad) {
   return x.graph().add_node("max_pool2d", {x}, write_attrs(Pool2dAttrs{window, stride, pad}))[0];
 }
 

@@ -41,7 +41,14 @@ Value conv2d_grad_filter(Value x, Value dy, Shape w_shape, Int2 stride, Int2 pad
 Value conv1d(Value x, Value w, Value bias = {}, std::int64_t stride = 1, std::int64_t pad = 0);
 
 // ---- pooling ---------------------------------------------------------------------------------
+// Max pooling that saves each window's argmax for the gradient (op max_pool2d_with_indices).
 Value max_pool2d(Value x, Int2 window, Int2 stride, Int2 pad = {0, 0});
+// {y, indices}: indices [N,C,OH,OW] i64, the winning cell's index within its input plane.
+std::vector<Value> max_pool2d_with_indices(Value x, Int2 window, Int2 stride, Int2 pad = {0, 0});
+Value max_pool2d_with_indices_grad(Value indices, Value dy, Int2 window, Int2 stride, Int2 pad, Int2 input_size);
+// The op max_pool2d without saved indices (its gradient searches the windows of x again); graphs
+// saved before max_pool2d_with_indices use it.
+Value max_pool2d_recomputing(Value x, Int2 window, Int2 stride, Int2 pad = {0, 0});
 Value max_pool2d_grad(Value x, Value dy, Int2 window, Int2 stride, Int2 pad);
 Value max_pool1d(Value x, std::int64_t window, std::int64_t stride, std::int64_t pad = 0);
 Value avg_pool2d(Value x, Int2 window, Int2 stride, Int2 pad = {0, 0});  // zero padding counts

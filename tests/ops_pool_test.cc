@@ -74,6 +74,32 @@ std::vector<Tensor> max_pool2d_grad_reference(const std::vector<Tensor>& in, con
   return {dx};
 }
 
+// max_pool2d_with_indices: y as max_pool2d, and each window's argmax as an index into its H*W plane.
+std::vector<Tensor> max_pool2d_with_indices_reference(const std::vector<Tensor>& in, const AttrMap& attrs) {
+  Window2d w = window_of(attrs);
+  Tensor y = max_pool2d_reference(in, attrs)[0];
+  Tensor indices = zeros_f64(y.shape());
+  const Shape& s = in[0].shape();
+  std::int64_t k = 0;
+  for (std::int64_t n = 0; n < y.shape()[0]; ++n)
+    for (std::int64_t c = 0; c < y.shape()[1]; ++c)
+      for (std::int64_t oh = 0; oh < y.shape()[2]; ++oh)
+        for (std::int64_t ow = 0; ow < y.shape()[3]; ++ow)
+          at(indices, k++) = static_cast<double>(reference_argmax(in[0], w, n, c, oh, ow) % (s[2] * s[3]));
+  return {y, indices};
+}
+
+// dx [N, C, input_size] with each dy cell added at its index, in output order.
+std::vector<Tensor> max_pool2d_with_indices_grad_reference(const std::vector<Tensor>& in, const AttrMap& attrs) {
+  const Ints size = std::get<Ints>(attrs.at("input_size"));
+  const Shape& ys = in[1].shape();
+  Tensor dx = zeros_f64({ys[0], ys[1], size[0], size[1]});
+  const std::int64_t cells = ys[2] * ys[3], plane = size[0] * size[1];
+  for (std::int64_t k = 0; k < in[1].numel(); ++k)
+    at(dx, (k / cells) * plane + static_cast<std::int64_t>(in[0].at(k))) += in[1].at(k);
+  return {dx};
+}
+
 std::vector<Tensor> max_pool1d_reference(const std::vector<Tensor>& in, const AttrMap& attrs) {
   std::int64_t k = std::get<std::int64_t>(attrs.at("window")), s = std::get<std::int64_t>(attrs.at("stride"));
   std::int64_t p = attrs.count("pad") ? std::get<std::int64_t>(attrs.at("pad")) : 0;
@@ -183,6 +209,18 @@ DAGRAD_OP_CASES(pool) {
                    .attrs = pool2d_attrs({2, 3}, {1, 2}, {1, 1}),
                    .inputs = {{.shape = {2, 2, 3, 7}, .min_abs = 0.05}, {.shape = {2, 2, 4, 4}}}},
        .reference = max_pool2d_grad_reference,
+       .check_gradient = false},
+      {.op = "max_pool2d_with_indices",
+       .example = {.label = "k2s2", .attrs = pool2d_attrs({2, 2}, {2, 2}), .inputs = {{.shape = {2, 3, 4, 4}, .min_abs = 0.05}}},
+       .reference = max_pool2d_with_indices_reference},
+      {.op = "max_pool2d_with_indices",
+       .example = {.label = "rect_k2x3_s1x2_p1", .attrs = pool2d_attrs({2, 3}, {1, 2}, {1, 1}), .inputs = {{.shape = {2, 2, 3, 7}, .min_abs = 0.05}}},
+       .reference = max_pool2d_with_indices_reference},
+      {.op = "max_pool2d_with_indices_grad",
+       .example = {.label = "k3s1p1_overlap",
+                   .attrs = {{"window", Ints{3, 3}}, {"stride", Ints{1, 1}}, {"pad", Ints{1, 1}}, {"input_size", Ints{4, 5}}},
+                   .inputs = {{.shape = {1, 2, 4, 5}, .dtype = DType::i64, .low = 0, .high = 20}, {.shape = {1, 2, 4, 5}}}},
+       .reference = max_pool2d_with_indices_grad_reference,
        .check_gradient = false},
       {.op = "max_pool1d",
        .example = {.label = "k3s2p1",
@@ -297,6 +335,52 @@ TEST(PoolGolden, OverlappingMaxWindowsAccumulate) {
   for (std::int64_t i = 0; i < 5; ++i) EXPECT_EQ(dx.at(i), expected_dx[i]) << "entry " << i;
 }
 
+// The saved indices are the argmax max_pool2d_grad recomputes, and scattering dy through them is
+// bitwise the same gradient, on overlapping padded windows with ties.
+TEST(PoolGolden, SavedIndicesGiveTheRecomputedArgmaxAndGradient) {
+  OpExample example{.attrs = pool2d_attrs({3, 3}, {2, 2}, {1, 1}), .inputs = {{.shape = {2, 3, 9, 8}}}};
+  Tensor x = autodiff::example_inputs(example, 5)[0];
+  for (std::int64_t i = 0; i < x.numel(); i += 7) x.data<double>()[i] = 0.5;  // ties
+  std::vector<Tensor> pooled = autodiff::run_op("max_pool2d_with_indices", example.attrs, {x});
+  Tensor plain = autodiff::run_op("max_pool2d", example.attrs, {x})[0];
+  ASSERT_EQ(pooled[1].dtype(), DType::i64);
+  ASSERT_EQ(pooled[1].shape(), plain.shape());
+  EXPECT_TRUE(bitwise_equal(pooled[0], plain));
+  const std::int64_t plane = 9 * 8;
+  for (std::int64_t i = 0; i < plain.numel(); ++i) {
+    const std::int64_t index = pooled[1].data<std::int64_t>()[i];
+    ASSERT_GE(index, 0);
+    ASSERT_LT(index, plane);
+    EXPECT_EQ(x.at((i / plain.shape()[2] / plain.shape()[3]) * plane + index), plain.at(i)) << "output " << i;
+  }
+  Tensor dy = autodiff::example_inputs({.inputs = {{.shape = plain.shape()}}}, 6)[0];
+  AttrMap grad_attrs = example.attrs;
+  grad_attrs["input_size"] = Ints{9, 8};
+  Tensor scattered = autodiff::run_op("max_pool2d_with_indices_grad", grad_attrs, {pooled[1], dy})[0];
+  Tensor recomputed = autodiff::run_op("max_pool2d_grad", example.attrs, {x, dy})[0];
+  EXPECT_TRUE(bitwise_equal(scattered, recomputed));
+}
+
+TEST(PoolErrors, IndexOutsideThePlaneIsAClearError) {
+  Tensor indices = Tensor::from<std::int64_t>({1, 1, 1, 2}, {0, 16});
+  Tensor dy = plane({1, 1, 1, 2}, {1, 2});
+  AttrMap attrs = pool2d_attrs({2, 2}, {2, 2});
+  attrs["input_size"] = Ints{2, 4};
+  try {
+    autodiff::run_op("max_pool2d_with_indices_grad", attrs, {indices, dy});
+    ADD_FAILURE() << "an index past the 2x4 plane was accepted";
+  } catch (const Error& e) {
+    EXPECT_THAT(e.what(), AllOf(HasSubstr("index 16"), HasSubstr("outside the input plane of 2x4")));
+  }
+}
+
+TEST(PoolGolden, DslMaxPoolSavesIndicesForItsGradient) {
+  Graph g;
+  Value x = g.input("x", {DType::f64, {1, 2, 4, 4}});
+  Value y = ops::max_pool2d(x, {2, 2}, {2, 2});
+  EXPECT_EQ(g.node(g.value(y.id()).producer).op, "max_pool2d_with_indices");
+}
+
 TEST(PoolGolden, AvgPoolCountsZeroPaddingInTheDivisor) {
   Tensor x = plane({1, 1, 2, 2}, {1, 2, 3, 4});
   Tensor y = autodiff::run_op("avg_pool2d", pool2d_attrs({2, 2}, {2, 2}, {1, 1}), {x})[0];
@@ -319,10 +403,14 @@ TEST(PoolDeterminism, BackwardOpsAreBitwiseIndependentOfThreadCount) {
        {.attrs = pool2d_attrs({3, 3}, {1, 1}, {1, 1}), .inputs = {{.shape = {8, 16, 20, 20}}, {.shape = {8, 16, 20, 20}}}}},
       {"avg_pool2d_grad",
        {.attrs = {{"x_shape", Ints{8, 16, 20, 20}}, {"window", Ints{3, 3}}, {"stride", Ints{1, 1}}, {"pad", Ints{1, 1}}},
-        .inputs = {{.shape = {8, 16, 20, 20}}}}}};
+        .inputs = {{.shape = {8, 16, 20, 20}}}}},
+      {"max_pool2d_with_indices_grad",  // every cell lands on one of few indices: heavy accumulation
+       {.attrs = {{"input_size", Ints{20, 20}}, {"window", Ints{3, 3}}, {"stride", Ints{1, 1}}, {"pad", Ints{1, 1}}},
+        .inputs = {{.shape = {8, 16, 20, 20}, .dtype = DType::i64, .low = 0, .high = 7}, {.shape = {8, 16, 20, 20}}}}}};
   for (const auto& [op, example] : cases) {
     std::vector<Tensor> inputs = autodiff::example_inputs(example, 7);
-    for (Tensor& t : inputs) t = t.to(DType::f32);
+    for (Tensor& t : inputs)
+      if (t.dtype() == DType::f64) t = t.to(DType::f32);
     Tensor parallel = autodiff::run_op(op, example.attrs, inputs)[0];
     Tensor serial;
     {
@@ -335,7 +423,7 @@ TEST(PoolDeterminism, BackwardOpsAreBitwiseIndependentOfThreadCount) {
 
 TEST(PoolErrors, WrongRank) {
   EXPECT_THAT(build_error({2, 3, 4}, [](Value x) { ops::max_pool2d(x, {2, 2}, {2, 2}); }),
-              AllOf(HasSubstr("op 'max_pool2d'"), HasSubstr("must have rank 4"), HasSubstr("[2,3,4]")));
+              AllOf(HasSubstr("op 'max_pool2d_with_indices'"), HasSubstr("must have rank 4"), HasSubstr("[2,3,4]")));
   EXPECT_THAT(build_error({2, 3, 4}, [](Value x) { ops::avg_pool2d(x, {2, 2}, {2, 2}); }),
               AllOf(HasSubstr("op 'avg_pool2d'"), HasSubstr("must have rank 4"), HasSubstr("[2,3,4]")));
   EXPECT_THAT(build_error({2, 3, 4, 4}, [](Value x) { ops::max_pool1d(x, 2, 2); }),
@@ -346,7 +434,7 @@ TEST(PoolErrors, WrongRank) {
 
 TEST(PoolErrors, WindowMustBePositive) {
   EXPECT_THAT(build_error({1, 1, 4, 4}, [](Value x) { ops::max_pool2d(x, {0, 2}, {1, 1}); }),
-              AllOf(HasSubstr("op 'max_pool2d'"), HasSubstr("height window 0 must be positive")));
+              AllOf(HasSubstr("op 'max_pool2d_with_indices'"), HasSubstr("height window 0 must be positive")));
   EXPECT_THAT(build_error({1, 1, 4, 4}, [](Value x) { ops::avg_pool2d(x, {2, -1}, {1, 1}); }),
               AllOf(HasSubstr("op 'avg_pool2d'"), HasSubstr("width window -1 must be positive")));
   EXPECT_THAT(build_error({1, 1, 4}, [](Value x) { ops::max_pool1d(x, 0, 1); }),
@@ -355,7 +443,7 @@ TEST(PoolErrors, WindowMustBePositive) {
 
 TEST(PoolErrors, StrideMustBePositive) {
   EXPECT_THAT(build_error({1, 1, 4, 4}, [](Value x) { ops::max_pool2d(x, {2, 2}, {1, 0}); }),
-              AllOf(HasSubstr("op 'max_pool2d'"), HasSubstr("width stride 0 must be positive")));
+              AllOf(HasSubstr("op 'max_pool2d_with_indices'"), HasSubstr("width stride 0 must be positive")));
   EXPECT_THAT(build_error({1, 1, 4, 4}, [](Value x) { ops::avg_pool2d(x, {2, 2}, {-2, 1}); }),
               AllOf(HasSubstr("op 'avg_pool2d'"), HasSubstr("height stride -2 must be positive")));
   EXPECT_THAT(build_error({1, 1, 4}, [](Value x) { ops::max_pool1d(x, 2, -1); }),
@@ -364,14 +452,14 @@ TEST(PoolErrors, StrideMustBePositive) {
 
 TEST(PoolErrors, PadMustNotBeNegative) {
   EXPECT_THAT(build_error({1, 1, 4, 4}, [](Value x) { ops::max_pool2d(x, {2, 2}, {1, 1}, {0, -1}); }),
-              AllOf(HasSubstr("op 'max_pool2d'"), HasSubstr("width pad -1 must not be negative")));
+              AllOf(HasSubstr("op 'max_pool2d_with_indices'"), HasSubstr("width pad -1 must not be negative")));
   EXPECT_THAT(build_error({1, 1, 4}, [](Value x) { ops::max_pool1d(x, 2, 1, -1); }),
               AllOf(HasSubstr("op 'max_pool1d'"), HasSubstr("length pad -1 must not be negative")));
 }
 
 TEST(PoolErrors, PadMustBeAtMostHalfTheWindow) {
   EXPECT_THAT(build_error({1, 1, 6, 6}, [](Value x) { ops::max_pool2d(x, {3, 3}, {1, 1}, {2, 1}); }),
-              AllOf(HasSubstr("op 'max_pool2d'"), HasSubstr("height pad 2 must be at most half the height window 3")));
+              AllOf(HasSubstr("op 'max_pool2d_with_indices'"), HasSubstr("height pad 2 must be at most half the height window 3")));
   EXPECT_THAT(build_error({1, 1, 6, 6}, [](Value x) { ops::avg_pool2d(x, {2, 1}, {1, 1}, {1, 1}); }),
               AllOf(HasSubstr("op 'avg_pool2d'"), HasSubstr("width pad 1 must be at most half the width window 1")));
   EXPECT_THAT(build_error({1, 1, 6}, [](Value x) { ops::max_pool1d(x, 2, 1, 2); }),
@@ -382,7 +470,7 @@ TEST(PoolErrors, PadMustBeAtMostHalfTheWindow) {
 
 TEST(PoolErrors, WindowLargerThanPaddedInput) {
   EXPECT_THAT(build_error({1, 1, 3, 8}, [](Value x) { ops::max_pool2d(x, {4, 2}, {1, 1}); }),
-              AllOf(HasSubstr("op 'max_pool2d'"), HasSubstr("[1,1,3,8]"),
+              AllOf(HasSubstr("op 'max_pool2d_with_indices'"), HasSubstr("[1,1,3,8]"),
                     HasSubstr("height window 4 is larger than the padded input height (3 + 2 * pad 0)")));
   EXPECT_THAT(build_error({1, 1, 8, 3}, [](Value x) { ops::avg_pool2d(x, {2, 6}, {1, 1}, {0, 1}); }),
               AllOf(HasSubstr("op 'avg_pool2d'"), HasSubstr("width window 6 is larger than the padded input width (3 + 2 * pad 1)")));

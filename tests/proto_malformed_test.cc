@@ -205,7 +205,7 @@ const std::vector<MalformedCase>& malformed_cases() {
     text("negative_pad", edit(conv, "name: \"pad\"\n      ints {\n        values: 1", "name: \"pad\"\n      ints {\n        values: -1"),
          "pad must be non-negative");
     text("zero_window", edit(conv, "name: \"window\"\n      ints {\n        values: 2", "name: \"window\"\n      ints {\n        values: 0"),
-         "node 'max_pool2d' (index 1): op 'max_pool2d'");
+         "node 'max_pool2d_with_indices' (index 1): op 'max_pool2d_with_indices'");
     text("kernel_larger_than_padded_input",
          edit(edit(conv, conv_x, "shape: 1\n    shape: 2\n    shape: 2\n    shape: 2\n    kind: INPUT"),
               "name: \"pad\"\n      ints {\n        values: 1\n        values: 1", "name: \"pad\"\n      ints {\n        values: 0\n        values: 0"),

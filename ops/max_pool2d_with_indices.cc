@@ -1,0 +1,65 @@
+// max_pool2d_with_indices: max_pool2d that also returns, for every output cell, the index of the
+// input cell that won (within its H*W plane; same tie rule). Its gradient scatters dy through the
+// saved indices (max_pool2d_with_indices_grad) instead of searching every window of x again. The
+// DSL's max_pool2d builds this op; the plain max_pool2d remains for graphs saved before it.
+#include "graph/op.h"
+#include "ops/kernels/parallel.h"
+#include "ops/kernels/pool.h"
+#include "ops/ops.h"
+
+namespace dagrad::ops {
+using kernels::Pool2dAttrs;
+
+std::vector<Value> max_pool2d_with_indices(Value x, Int2 window, Int2 stride, Int2 pad) {
+  return x.graph().add_node("max_pool2d_with_indices", {x}, write_attrs(Pool2dAttrs{window, stride, pad}));
+}
+
+Value max_pool2d(Value x, Int2 window, Int2 stride, Int2 pad) { return max_pool2d_with_indices(x, window, stride, pad)[0]; }
+
+void register_max_pool2d_with_indices(OpRegistry& registry) {
+  using Ints = std::vector<std::int64_t>;
+  registry.add(define_op<Pool2dAttrs>({
+      .name = "max_pool2d_with_indices",
+      .doc = "2-D max pooling over NCHW windows that also returns each window's argmax (an index into the "
+             "input's H*W plane, i64); padded cells never win, ties go to the first maximum.",
+      .inputs = {"x"},
+      .outputs = {"y", "indices"},
+      .examples = {{.label = "k2s2",
+                    .attrs = {{"window", Ints{2, 2}}, {"stride", Ints{2, 2}}},
+                    .inputs = {{.shape = {2, 3, 4, 4}, .min_abs = 0.05}}},
+                   {.label = "k3s2p1",
+                    .attrs = {{"window", Ints{3, 3}}, {"stride", Ints{2, 2}}, {"pad", Ints{1, 1}}},
+                    .inputs = {{.shape = {1, 2, 5, 6}, .min_abs = 0.05}}}},
+      .infer = [](const Pool2dAttrs& a, InferContext& c) {
+        c.expect_rank(0, 4);
+        c.expect_float(0);
+        const Shape y = kernels::pool2d_output_shape(c, c.shape(0), a.window, a.stride, a.pad);
+        return std::vector{TensorType{c.dtype(0), y}, TensorType{DType::i64, y}};
+      },
+      .forward = [](const Pool2dAttrs& a, KernelContext& k) {
+        dispatch_float(k.input(0).dtype(), [&]<class T>() {
+          kernels::PoolGeometry g = kernels::pool_geometry(k.input(0).shape(), k.output(0).shape(), a.window, a.stride, a.pad);
+          const T* x = k.input(0).data<T>().data();
+          T* y = k.output(0).data<T>().data();
+          std::int64_t* indices = k.output(1).data<std::int64_t>().data();
+          kernels::parallel_chunks(g.planes, g.plane_grain(), [&](std::int64_t begin, std::int64_t end) {
+            for (std::int64_t p = begin; p < end; ++p) {
+              const T* plane = x + p * g.in_plane();
+              for (std::int64_t oh = 0, cell = p * g.out_plane(); oh < g.out_h; ++oh)
+                for (std::int64_t ow = 0; ow < g.out_w; ++ow, ++cell) {
+                  const std::int64_t i = kernels::window_argmax(plane, g, oh, ow);
+                  y[cell] = i >= 0 ? plane[i] : -std::numeric_limits<T>::infinity();
+                  indices[cell] = i;
+                }
+            }
+          });
+        });
+      },
+      .grad = [](const Pool2dAttrs& a, GradContext& g) {
+        const Shape& x = g.shape(0);
+        return std::vector{max_pool2d_with_indices_grad(g.output(1), g.dy(0), a.window, a.stride, a.pad, {x[2], x[3]})};
+      },
+  }));
+}
+
+}  // namespace dagrad::ops
