@@ -3,6 +3,7 @@
 // saved indices (max_pool2d_with_indices_grad) instead of searching every window of x again. The
 // DSL's max_pool2d builds this op; the plain max_pool2d remains for graphs saved before it.
 #include "graph/op.h"
+#include "ops/kernels/max_pool.h"
 #include "ops/kernels/parallel.h"
 #include "ops/kernels/pool.h"
 #include "ops/ops.h"
@@ -43,15 +44,8 @@ void register_max_pool2d_with_indices(OpRegistry& registry) {
           T* y = k.output(0).data<T>().data();
           std::int64_t* indices = k.output(1).data<std::int64_t>().data();
           kernels::parallel_chunks(g.planes, g.plane_grain(), [&](std::int64_t begin, std::int64_t end) {
-            for (std::int64_t p = begin; p < end; ++p) {
-              const T* plane = x + p * g.in_plane();
-              for (std::int64_t oh = 0, cell = p * g.out_plane(); oh < g.out_h; ++oh)
-                for (std::int64_t ow = 0; ow < g.out_w; ++ow, ++cell) {
-                  const std::int64_t i = kernels::window_argmax(plane, g, oh, ow);
-                  y[cell] = i >= 0 ? plane[i] : -std::numeric_limits<T>::infinity();
-                  indices[cell] = i;
-                }
-            }
+            for (std::int64_t p = begin; p < end; ++p)
+              kernels::max_pool_plane(g, x + p * g.in_plane(), y + p * g.out_plane(), indices + p * g.out_plane());
           });
         });
       },

@@ -1,5 +1,7 @@
 // Rows, golden examples and bad-input errors for the pooling ops.
 #include <gmock/gmock.h>
+#include <tuple>
+
 #include <gtest/gtest.h>
 
 #include <oneapi/tbb/global_control.h>
@@ -7,6 +9,7 @@
 #include <cmath>
 #include <functional>
 #include <limits>
+#include <tuple>
 
 #include "autodiff/gradcheck.h"
 #include "ops/ops.h"
@@ -359,6 +362,39 @@ TEST(PoolGolden, SavedIndicesGiveTheRecomputedArgmaxAndGradient) {
   Tensor scattered = autodiff::run_op("max_pool2d_with_indices_grad", grad_attrs, {pooled[1], dy})[0];
   Tensor recomputed = autodiff::run_op("max_pool2d_grad", example.attrs, {x, dy})[0];
   EXPECT_TRUE(bitwise_equal(scattered, recomputed));
+}
+
+// The float32 kernel (8 cells at a time inside the plane, scalar at the borders) keeps the scalar
+// rules: same values as the plain op, bitwise, and indices of cells holding them, with ties,
+// NaNs and -inf about, for strides 1 and 2 and odd sizes.
+TEST(PoolGolden, VectorizedFloatPoolingKeepsTheTieAndNaNRules) {
+  for (const auto& [window, stride, pad] : {std::tuple{Ints{3, 3}, Ints{2, 2}, Ints{1, 1}}, std::tuple{Ints{2, 2}, Ints{2, 2}, Ints{0, 0}},
+                                            std::tuple{Ints{3, 3}, Ints{1, 1}, Ints{1, 1}}, std::tuple{Ints{2, 3}, Ints{1, 2}, Ints{1, 0}}}) {
+    const AttrMap attrs = {{"window", window}, {"stride", stride}, {"pad", pad}};
+    Tensor x = autodiff::example_inputs({.inputs = {{.shape = {2, 3, 37, 41}}}}, 11)[0];
+    for (std::int64_t i = 0; i < x.numel(); i += 5) x.data<double>()[i] = 0.25;  // ties
+    for (std::int64_t i = 3; i < x.numel(); i += 97) x.data<double>()[i] = std::nan("");
+    for (std::int64_t i = 7; i < x.numel(); i += 89) x.data<double>()[i] = -std::numeric_limits<double>::infinity();
+    const Tensor xf = x.to(DType::f32);
+    std::vector<Tensor> pooled = autodiff::run_op("max_pool2d_with_indices", attrs, {xf});
+    Tensor plain = autodiff::run_op("max_pool2d", attrs, {xf})[0];
+    ASSERT_EQ(pooled[0].shape(), plain.shape());
+    const std::int64_t out_plane = plain.shape()[2] * plain.shape()[3], in_plane = 37 * 41;
+    for (std::int64_t i = 0; i < plain.numel(); ++i) {
+      const float got = pooled[0].data<float>()[i], want = plain.data<float>()[i];
+      ASSERT_TRUE(got == want || (std::isnan(got) && std::isnan(want))) << "output " << i << " window " << window[0];
+      const std::int64_t index = pooled[1].data<std::int64_t>()[i];
+      ASSERT_GE(index, 0);
+      const float at_index = xf.data<float>()[(i / out_plane) * in_plane + index];
+      ASSERT_TRUE(at_index == want || (std::isnan(at_index) && std::isnan(want))) << "index of output " << i;
+    }
+    // The first maximum: scattering through the indices equals max_pool2d_grad's recomputation.
+    Tensor dy = autodiff::example_inputs({.inputs = {{.shape = plain.shape()}}}, 12)[0].to(DType::f32);
+    AttrMap grad_attrs = attrs;
+    grad_attrs["input_size"] = Ints{37, 41};
+    EXPECT_TRUE(bitwise_equal(autodiff::run_op("max_pool2d_with_indices_grad", grad_attrs, {pooled[1], dy})[0],
+                              autodiff::run_op("max_pool2d_grad", attrs, {xf, dy})[0]));
+  }
 }
 
 TEST(PoolErrors, IndexOutsideThePlaneIsAClearError) {
