@@ -1,8 +1,10 @@
 #include "runtime/runtime.h"
 
 #include <oneapi/tbb/task_arena.h>
+#include <oneapi/tbb/task_group.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <mutex>
 #include <cmath>
@@ -42,6 +44,7 @@ bool writes_every_output(const std::string& op) {
   static const char* const kOps[] = {
       "add", "batch_norm", "batch_norm_grad", "broadcast_to", "conv1d", "conv2d", "conv2d_grad_filter",
       "conv2d_grad_input", "dense", "flatten", "global_avg_pool", "matmul", "max_pool2d", "max_pool2d_grad",
+      "max_pool2d_with_indices", "max_pool2d_with_indices_grad",
       "mul", "reduce_sum", "relu", "relu_grad", "reshape", "scale", "softmax_cross_entropy",
       "softmax_cross_entropy_grad", "sum_to"};
   for (const char* name : kOps)
@@ -62,7 +65,9 @@ struct Plan::StatePool {
     std::vector<Tensor> slots;
     std::vector<const Tensor*> bound;
     std::vector<Tensor> fetched;
-    std::vector<double> affine;  // scale and shift of a fused batch norm
+    std::vector<std::vector<double>> affine;  // per position: scale and shift of a fused batch norm
+    std::unique_ptr<std::atomic<std::int32_t>[]> pending;  // per position: predecessors not yet done
+    std::size_t pending_size = 0;
   };
   std::mutex mutex;
   std::vector<std::unique_ptr<State>> idle;
@@ -240,10 +245,78 @@ Plan compile(const Graph& graph, Options options, std::vector<ValueId> fetch) {
       if (plan.last_reader_[out] < 0 && plan.slot_of_[out] >= 0) free_slots.push_back(plan.slot_of_[out]);
   }
 
+  // Dependencies between executed positions: a reader waits for the value's producer; a writer of
+  // a slot waits for the slot's previous writer and every reader of the value it held.
+  {
+    const std::size_t positions = order.size();
+    std::vector<std::vector<std::int32_t>> predecessors(positions);
+    std::vector<std::int32_t> producer(n_values, -1), slot_writer(plan.slot_types_.size(), -1);
+    std::vector<std::vector<std::int32_t>> slot_readers(plan.slot_types_.size());
+    for (std::size_t pos = 0; pos < positions; ++pos) {
+      if (plan.fused_away_[pos]) continue;
+      const std::int32_t p = static_cast<std::int32_t>(pos);
+      // A fused group reads its members' inputs that it does not compute itself.
+      std::vector<ValueId> reads, writes = written(pos);
+      std::vector<std::size_t> members = {pos};
+      if (plan.fused_batch_norm_[pos] >= 0) members.push_back(static_cast<std::size_t>(plan.fused_batch_norm_[pos]));
+      if (plan.fused_relu_[pos] >= 0) members.push_back(static_cast<std::size_t>(plan.fused_relu_[pos]));
+      for (std::size_t m : members)
+        for (ValueId in : g.node(order[m]).inputs) {
+          bool internal = false;
+          for (std::size_t other : members)
+            for (ValueId out : g.node(order[other]).outputs) internal = internal || out == in;
+          if (!internal) reads.push_back(in);
+        }
+      for (ValueId in : reads) {
+        if (producer[in] >= 0) predecessors[pos].push_back(producer[in]);
+        if (plan.slot_of_[in] >= 0) slot_readers[plan.slot_of_[in]].push_back(p);
+      }
+      for (ValueId out : writes) {
+        producer[out] = p;
+        const std::int32_t slot = plan.slot_of_[out];
+        if (slot < 0) continue;
+        if (slot_writer[slot] >= 0) predecessors[pos].push_back(slot_writer[slot]);
+        for (std::int32_t reader : slot_readers[slot])
+          if (reader != p) predecessors[pos].push_back(reader);
+        slot_writer[slot] = p;
+        slot_readers[slot].clear();
+      }
+    }
+    plan.successors_.assign(positions, {});
+    plan.predecessor_count_.assign(positions, 0);
+    for (std::size_t pos = 0; pos < positions; ++pos) {
+      std::vector<std::int32_t>& before = predecessors[pos];
+      std::sort(before.begin(), before.end());
+      before.erase(std::unique(before.begin(), before.end()), before.end());
+      for (std::int32_t b : before)
+        if (b != static_cast<std::int32_t>(pos)) {
+          plan.successors_[static_cast<std::size_t>(b)].push_back(static_cast<std::int32_t>(pos));
+          ++plan.predecessor_count_[pos];
+        }
+    }
+  }
+
   int threads = options.threads > 0 ? options.threads : tbb::task_arena::automatic;
   plan.arena_ = std::make_shared<tbb::task_arena>(threads);
   plan.pool_ = std::make_shared<Plan::StatePool>();
   return plan;
+}
+
+bool Plan::must_precede(std::size_t before, std::size_t after) const {
+  if (before >= order_.size() || after >= order_.size())
+    fail("must_precede: position ", std::max(before, after), " is outside the plan's ", order_.size(), " nodes");
+  std::vector<bool> seen(order_.size(), false);
+  std::vector<std::size_t> stack = {before};
+  while (!stack.empty()) {
+    const std::size_t pos = stack.back();
+    stack.pop_back();
+    for (std::int32_t next : successors_[pos]) {
+      const auto n = static_cast<std::size_t>(next);
+      if (n == after) return true;
+      if (!seen[n]) seen[n] = true, stack.push_back(n);
+    }
+  }
+  return false;
 }
 
 namespace {
@@ -320,44 +393,19 @@ class Executor {
       if (g.values()[id].kind == ValueKind::constant) bound[id] = g.values()[id].constant.get();
     if (node_seconds) node_seconds->assign(plan.order_.size(), 0.0);
 
-    std::vector<const Tensor*> inputs;
-    std::vector<Tensor*> outputs;
-    for (std::size_t pos = 0; pos < plan.order_.size(); ++pos) {
-      if (plan.fused_away_[pos]) continue;
-      const auto start = node_seconds ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point{};
-      if (plan.fused_batch_norm_[pos] >= 0) {
-        run_fused_conv(plan, state, pos);
+    if (state.affine.size() != plan.order_.size()) state.affine.resize(plan.order_.size());
+    const bool concurrent = plan.options_.concurrent_nodes && !plan.options_.check_numerics && !node_seconds &&
+                            plan.arena_->max_concurrency() > 1;
+    if (concurrent) {
+      run_concurrently(plan, state, step_seed);
+    } else {
+      for (std::size_t pos = 0; pos < plan.order_.size(); ++pos) {
+        if (plan.fused_away_[pos]) continue;
+        const auto start = node_seconds ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point{};
+        run_position(plan, state, pos, step_seed);
         if (node_seconds)
           (*node_seconds)[pos] = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-        continue;
       }
-      const Node& node = g.node(plan.order_[pos]);
-      inputs.clear();
-      for (ValueId in : node.inputs) {
-        if (!bound[in]) fail("run: op '", node.op, "' node '", node.name, "' reads '", g.value(in).name, "' before it is computed");
-        inputs.push_back(bound[in]);
-      }
-      outputs.clear();
-      for (ValueId out : node.outputs) {
-        const ValueInfo& info = g.value(out);
-        Tensor* t;
-        if (plan.slot_of_[out] >= 0) {
-          t = &state.slots[plan.slot_of_[out]];
-          // An in-place output shares its input's buffer, whose contents the kernel reads.
-          const bool in_place = std::find(inputs.begin(), inputs.end(), t) != inputs.end();
-          if (plan.zero_outputs_[pos] && !in_place) t->fill(0.0);
-        } else {
-          state.fetched[out] = Tensor(info.type.dtype, info.type.shape);
-          t = &state.fetched[out];
-        }
-        outputs.push_back(t);
-        bound[out] = t;
-      }
-      KernelContext context(node, inputs, outputs, step_seed);
-      node.def->forward(node.parsed_attrs, context);
-      if (plan.options_.check_numerics) check_node(g, node, inputs, outputs);
-      if (node_seconds)
-        (*node_seconds)[pos] = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     }
     RunResult result;
     for (ValueId id : plan.fetches_) {
@@ -365,6 +413,67 @@ class Executor {
       result.values.emplace(id, g.value(id).kind == ValueKind::result ? std::move(state.fetched[id]) : Tensor(*bound[id]));
     }
     return result;
+  }
+
+  // Each position as a task once its predecessors are done (see Plan::successors_).
+  static void run_concurrently(const Plan& plan, State& state, std::uint64_t step_seed) {
+    const std::size_t positions = plan.order_.size();
+    if (state.pending_size != positions) {
+      state.pending = std::make_unique<std::atomic<std::int32_t>[]>(positions);
+      state.pending_size = positions;
+    }
+    for (std::size_t pos = 0; pos < positions; ++pos)
+      state.pending[pos].store(plan.predecessor_count_[pos], std::memory_order_relaxed);
+    tbb::task_group group;
+    struct Runner {
+      const Plan& plan;
+      State& state;
+      std::uint64_t step_seed;
+      tbb::task_group& group;
+      void operator()(std::size_t pos) const {
+        run_position(plan, state, pos, step_seed);
+        for (std::int32_t next : plan.successors_[pos])
+          if (state.pending[static_cast<std::size_t>(next)].fetch_sub(1, std::memory_order_acq_rel) == 1)
+            group.run([runner = *this, next] { runner(static_cast<std::size_t>(next)); });
+      }
+    };
+    const Runner runner{plan, state, step_seed, group};
+    for (std::size_t pos = 0; pos < positions; ++pos)
+      if (!plan.fused_away_[pos] && plan.predecessor_count_[pos] == 0) group.run([runner, pos] { runner(pos); });
+    group.wait();
+  }
+
+  static void run_position(const Plan& plan, State& state, std::size_t pos, std::uint64_t step_seed) {
+    if (plan.fused_batch_norm_[pos] >= 0) {
+      run_fused_conv(plan, state, pos);
+      return;
+    }
+    const Graph& g = plan.graph_;
+    const Node& node = g.node(plan.order_[pos]);
+    std::vector<const Tensor*> inputs;
+    std::vector<Tensor*> outputs;
+    for (ValueId in : node.inputs) {
+      if (!state.bound[in]) fail("run: op '", node.op, "' node '", node.name, "' reads '", g.value(in).name, "' before it is computed");
+      inputs.push_back(state.bound[in]);
+    }
+    for (ValueId out : node.outputs) {
+      const ValueInfo& info = g.value(out);
+      Tensor* t;
+      if (plan.slot_of_[out] >= 0) {
+        t = &state.slots[plan.slot_of_[out]];
+        // An in-place output shares its input's buffer, whose contents the kernel reads.
+        const bool in_place = std::find(inputs.begin(), inputs.end(), t) != inputs.end();
+        if (plan.zero_outputs_[pos] && !in_place) t->fill(0.0);
+      } else {
+        state.fetched[out] = Tensor(info.type.dtype, info.type.shape);
+        t = &state.fetched[out];
+      }
+      outputs.push_back(t);
+      state.bound[out] = t;
+    }
+    KernelContext context(node, inputs, outputs, step_seed);
+    node.def->forward(node.parsed_attrs, context);
+    if (plan.options_.check_numerics) check_node(g, node, inputs, outputs);
   }
 
   // conv2d -> batch_norm (inference) [-> relu] as one convolution with a per-channel epilogue,
@@ -397,8 +506,9 @@ class Executor {
       const T* beta = state.bound[bn.inputs[2]]->data<T>().data();
       const T* mean = state.bound[bn.inputs[3]]->data<T>().data();
       const T* var = state.bound[bn.inputs[4]]->data<T>().data();
-      state.affine.resize(static_cast<std::size_t>(2 * geometry.f));
-      double* scale = state.affine.data();
+      std::vector<double>& affine = state.affine[pos];
+      affine.resize(static_cast<std::size_t>(2 * geometry.f));
+      double* scale = affine.data();
       double* shift = scale + geometry.f;
       for (std::int64_t c = 0; c < geometry.f; ++c) {  // batch_norm's inference arithmetic
         const double m = mean[c];

@@ -21,7 +21,10 @@ namespace dagrad::runtime {
 
 struct Options {
   int threads = 0;              // 0: all cores
-  bool check_numerics = false;  // stop at the first node producing NaN or Inf, naming it
+  bool check_numerics = false;  // stop at the first node producing NaN or Inf, naming it (runs nodes in order)
+  // Run nodes that do not depend on each other at the same time (with more than one thread).
+  // Results are bitwise the same either way: every kernel's arithmetic is fixed by its shapes.
+  bool concurrent_nodes = true;
 };
 
 // Tensors handed to a run, by value name. Parameters and state are usually a model's TensorMap.
@@ -46,6 +49,9 @@ class Plan {
   std::int64_t peak_bytes() const { return peak_bytes_; }
   // Bytes of the reusable buffer slots one run state holds (fetched results come on top).
   std::int64_t slot_bytes() const { return slot_bytes_; }
+  // Whether the node at position `before` of order() must finish before the one at `after` starts
+  // (a path of data or buffer-reuse edges); positions with neither order may run at the same time.
+  bool must_precede(std::size_t before, std::size_t after) const;
   // Nodes that run inside another node's kernel (batch norms and relus fused into convolutions).
   std::int64_t fused_node_count() const {
     return static_cast<std::int64_t>(std::count(fused_away_.begin(), fused_away_.end(), true));
@@ -71,6 +77,11 @@ class Plan {
   // position, the fused batch norm's and relu's positions (-1: none); fused-away positions are skipped.
   std::vector<std::int32_t> fused_batch_norm_, fused_relu_;
   std::vector<bool> fused_away_;
+  // Independent nodes (a residual block's shortcut beside its main path) run concurrently: per
+  // position, the positions that must wait for it, and how many it waits for. Edges are the data
+  // flow plus buffer reuse (a slot's next writer waits for every reader of its previous value).
+  std::vector<std::vector<std::int32_t>> successors_;
+  std::vector<std::int32_t> predecessor_count_;
   std::shared_ptr<tbb::task_arena> arena_;
   std::shared_ptr<StatePool> pool_;        // run states not in use; shared by copies of the plan
 };

@@ -132,6 +132,26 @@ TEST(RuntimeConcurrency, EightThreadsRunOnePlan200TimesEachBitwiseEqualToOneRun)
   }
 }
 
+// A residual block's shortcut convolution depends neither way on its main path's first
+// convolution, so the two may run at the same time; the main path's convolutions stay ordered.
+TEST(RuntimeConcurrency, ShortcutBranchIsIndependentOfTheMainPath) {
+  Graph forward = models::build_model("resnet_ref", {.batch = 4, .seed = 1, .training = true});
+  const Graph g = autodiff::grad_parameters(forward).graph;
+  const Plan plan = compile(g, {.threads = 2});
+  auto position = [&](const std::string& name) {
+    for (std::size_t pos = 0; pos < plan.order().size(); ++pos)
+      if (g.node(plan.order()[pos]).name == name) return pos;
+    ADD_FAILURE() << "no node " << name;
+    return std::size_t{0};
+  };
+  const std::size_t shortcut = position("stage2.block0.shortcut.conv1.conv2d");
+  const std::size_t conv1 = position("stage2.block0.conv1.conv2d"), conv2 = position("stage2.block0.conv2.conv2d");
+  EXPECT_FALSE(plan.must_precede(shortcut, conv1));
+  EXPECT_FALSE(plan.must_precede(conv1, shortcut));
+  EXPECT_TRUE(plan.must_precede(conv1, conv2));
+  EXPECT_FALSE(plan.must_precede(conv2, conv1));
+}
+
 TEST(RuntimeBuffers, RepeatedRunsReuseBuffersAndGiveIdenticalResults) {
   Graph forward = models::build_model("resnet_tiny", {.batch = 3, .seed = 2, .training = true});
   const Graph g = autodiff::grad_parameters(forward).graph;
