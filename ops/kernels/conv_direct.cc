@@ -167,11 +167,14 @@ float lane_sum(__m256 v) {
     for (std::int64_t v = 0; v < cols; ++v) dw[r * ldw + v] += lane_sum(acc[r][v]);
 }
 
-// Filter lanes, for narrow maps: out[r][0..16) = sum over taps k of in[base[r] + offset[k]] *
-// w[k * ldw + 0..16), for 6 output pixels whose input corners are base[0..6).
-[[gnu::noinline]] void forward_lane_tile(const float* in, const std::int64_t* base, const std::int64_t* offset,
-                                         std::int64_t taps, const float* w, std::int64_t ldw, float* out,
-                                         std::int64_t ldo) {
+// Filter lanes, the one tile both passes use: for 6 rows r and the 16 lanes,
+//   out[r][0..16) (+)= sum over t in [0, steps) of in[row_at[r] + step_at[t]] * vectors[t * ld + 0..16),
+// in t order. The forward pass takes rows = output pixels (row_at = their input corners),
+// steps = taps and vectors = packed filters; the filter gradient takes rows = taps,
+// steps = output pixels and vectors = dy transposed to [pixel][filter].
+[[gnu::noinline]] void lane_tile(const float* in, const std::int64_t* row_at, const std::int64_t* step_at,
+                                 std::int64_t steps, const float* vectors, std::int64_t ld, float* out,
+                                 std::int64_t ldo, bool accumulate) {
   __m256 acc[kLaneTilePixels][kLaneVectors];
 #pragma GCC unroll 6
   for (auto& row : acc)
@@ -179,62 +182,28 @@ float lane_sum(__m256 v) {
     for (auto& a : row) a = _mm256_setzero_ps();
   const float* x[kLaneTilePixels];
 #pragma GCC unroll 6
-  for (std::int64_t r = 0; r < kLaneTilePixels; ++r) x[r] = in + base[r];
-  for (std::int64_t k = 0; k < taps; ++k, w += ldw) {
-    __m256 wv[kLaneVectors];
+  for (std::int64_t r = 0; r < kLaneTilePixels; ++r) x[r] = in + row_at[r];
+  for (std::int64_t t = 0; t < steps; ++t, vectors += ld) {
+    __m256 vv[kLaneVectors];
 #pragma GCC unroll 2
     for (std::int64_t v = 0; v < kLaneVectors; ++v) {
-      wv[v] = _mm256_loadu_ps(w + v * kLanes);
-      asm("" : "+x"(wv[v]));  // in a register, not reloaded per FMA (see forward_tile)
+      vv[v] = _mm256_loadu_ps(vectors + v * kLanes);
+      asm("" : "+x"(vv[v]));  // in a register, not reloaded per FMA (see forward_tile)
     }
-    const std::int64_t o = offset[k];
+    const std::int64_t o = step_at[t];
 #pragma GCC unroll 6
     for (std::int64_t r = 0; r < kLaneTilePixels; ++r) {
       const __m256 xv = _mm256_broadcast_ss(x[r] + o);
 #pragma GCC unroll 2
-      for (std::int64_t v = 0; v < kLaneVectors; ++v) acc[r][v] = _mm256_fmadd_ps(xv, wv[v], acc[r][v]);
-    }
-  }
-#pragma GCC unroll 6
-  for (std::int64_t r = 0; r < kLaneTilePixels; ++r)
-#pragma GCC unroll 2
-    for (std::int64_t v = 0; v < kLaneVectors; ++v) _mm256_storeu_ps(out + r * ldo + v * kLanes, acc[r][v]);
-}
-
-// Filter lanes: dwt[r][0..16) += sum over pixels p of in[base[p] + offset[r]] * dyt[p * ldd + 0..16)
-// for 6 taps r, pixels in order.
-[[gnu::noinline]] void filter_lane_tile(const float* dyt, std::int64_t ldd, const float* in, const std::int64_t* base,
-                                        std::int64_t pixels, const std::int64_t* offset, float* dwt,
-                                        std::int64_t ldw) {
-  __m256 acc[kLaneTilePixels][kLaneVectors];
-#pragma GCC unroll 6
-  for (auto& row : acc)
-#pragma GCC unroll 2
-    for (auto& a : row) a = _mm256_setzero_ps();
-  const float* x[kLaneTilePixels];
-#pragma GCC unroll 6
-  for (std::int64_t r = 0; r < kLaneTilePixels; ++r) x[r] = in + offset[r];
-  for (std::int64_t p = 0; p < pixels; ++p, dyt += ldd) {
-    __m256 dv[kLaneVectors];
-#pragma GCC unroll 2
-    for (std::int64_t v = 0; v < kLaneVectors; ++v) {
-      dv[v] = _mm256_loadu_ps(dyt + v * kLanes);
-      asm("" : "+x"(dv[v]));
-    }
-    const std::int64_t b = base[p];
-#pragma GCC unroll 6
-    for (std::int64_t r = 0; r < kLaneTilePixels; ++r) {
-      const __m256 xv = _mm256_broadcast_ss(x[r] + b);
-#pragma GCC unroll 2
-      for (std::int64_t v = 0; v < kLaneVectors; ++v) acc[r][v] = _mm256_fmadd_ps(xv, dv[v], acc[r][v]);
+      for (std::int64_t v = 0; v < kLaneVectors; ++v) acc[r][v] = _mm256_fmadd_ps(xv, vv[v], acc[r][v]);
     }
   }
 #pragma GCC unroll 6
   for (std::int64_t r = 0; r < kLaneTilePixels; ++r)
 #pragma GCC unroll 2
     for (std::int64_t v = 0; v < kLaneVectors; ++v) {
-      float* target = dwt + r * ldw + v * kLanes;
-      _mm256_storeu_ps(target, _mm256_add_ps(_mm256_loadu_ps(target), acc[r][v]));
+      float* target = out + r * ldo + v * kLanes;
+      _mm256_storeu_ps(target, accumulate ? _mm256_add_ps(_mm256_loadu_ps(target), acc[r][v]) : acc[r][v]);
     }
 }
 #endif
@@ -292,7 +261,7 @@ void forward_packed([[maybe_unused]] const ConvGeometry& g, [[maybe_unused]] con
     float* out = scratch<float, 4>(padded * filters);
     for (std::int64_t f0 = 0; f0 < filters; f0 += kLaneTileFilters)
       for (std::int64_t p = 0; p < padded; p += kLaneTilePixels)
-        forward_lane_tile(in, base + p, offset, taps, packed + f0, filters, out + p * filters + f0, filters);
+        lane_tile(in, base + p, offset, taps, packed + f0, filters, out + p * filters + f0, filters, false);
     for (std::int64_t f = 0; f < g.f; ++f)
       for (std::int64_t p = 0; p < pixels; ++p) y_image[f * pixels + p] = out[p * filters + f];
     return;
@@ -324,17 +293,17 @@ void backward_filter([[maybe_unused]] const ConvGeometry& g, [[maybe_unused]] co
     float* dwt = scratch<float, 8>(padded_taps * g.f);
     std::fill(dwt, dwt + padded_taps * g.f, 0.0f);
     float* dyt = scratch<float, 4>(padded_pixels * g.f);
+    const std::int64_t* offset = tap_offsets(g, d, kLaneTilePixels);
+    const std::int64_t* base = pixel_bases(g, d);
     for (std::int64_t n = 0; n < images; ++n) {
       const float* in = split_image(g, d, x + n * in_size);
-      const std::int64_t* offset = tap_offsets(g, d, kLaneTilePixels);
-      const std::int64_t* base = pixel_bases(g, d);
       const float* dyn = dy + n * g.f * pixels;
       for (std::int64_t p = 0; p < pixels; ++p)
         for (std::int64_t f = 0; f < g.f; ++f) dyt[p * g.f + f] = dyn[f * pixels + p];
       std::fill(dyt + pixels * g.f, dyt + padded_pixels * g.f, 0.0f);  // the repeated pixels add 0
       for (std::int64_t f0 = 0; f0 < g.f; f0 += kLaneTileFilters)
         for (std::int64_t k0 = 0; k0 < padded_taps; k0 += kLaneTilePixels)
-          filter_lane_tile(dyt + f0, g.f, in, base, padded_pixels, offset + k0, dwt + k0 * g.f + f0, g.f);
+          lane_tile(in, offset + k0, base, padded_pixels, dyt + f0, g.f, dwt + k0 * g.f + f0, g.f, true);
     }
     for (std::int64_t f = 0; f < g.f; ++f)
       for (std::int64_t k = 0; k < taps; ++k) dw[f * taps + k] = dwt[k * g.f + f];
@@ -344,6 +313,7 @@ void backward_filter([[maybe_unused]] const ConvGeometry& g, [[maybe_unused]] co
   // dy on the output grid (rows of WQ), zero in the discarded columns so they add nothing.
   const std::int64_t grid = g.oh * d.wq, ldd = round_up(grid, kLanes), filters = round_up(g.f, kTileFilters);
   float* dyp = scratch<float, 4>(filters * ldd);
+  const std::int64_t* offset = tap_offsets(g, d, kTileVectors);
   for (std::int64_t n = 0; n < images; ++n) {
     const float* in = split_image(g, d, x + n * in_size);
     std::fill(dyp, dyp + filters * ldd, 0.0f);
@@ -352,7 +322,6 @@ void backward_filter([[maybe_unused]] const ConvGeometry& g, [[maybe_unused]] co
         const float* src = dy + (n * g.f + f) * pixels + oy * g.ow;
         std::copy(src, src + g.ow, dyp + f * ldd + oy * d.wq);
       }
-    const std::int64_t* offset = tap_offsets(g, d, kTileVectors);
     for (std::int64_t f0 = 0; f0 < g.f; f0 += kTileFilters)
       for (std::int64_t k0 = 0; k0 < taps; k0 += kTileVectors)
         filter_tile(dyp + f0 * ldd, ldd, in, offset + k0, ldd, dw + f0 * taps + k0, taps,
