@@ -3,6 +3,7 @@
 // recomputes the argmax from x with the same rule. The DSL's max_pool2d builds
 // max_pool2d_with_indices instead; this op serves graphs saved before it (max_pool2d_recomputing).
 #include "graph/op.h"
+#include "ops/kernels/max_pool.h"
 #include "ops/kernels/parallel.h"
 #include "ops/kernels/pool.h"
 #include "ops/ops.h"
@@ -37,15 +38,8 @@ void register_max_pool2d(OpRegistry& registry) {
           const T* x = k.input(0).data<T>().data();
           T* y = k.output(0).data<T>().data();
           kernels::parallel_chunks(g.planes, g.plane_grain(), [&](std::int64_t begin, std::int64_t end) {
-            for (std::int64_t p = begin; p < end; ++p) {
-              const T* plane = x + p * g.in_plane();
-              T* out = y + p * g.out_plane();
-              for (std::int64_t oh = 0; oh < g.out_h; ++oh)
-                for (std::int64_t ow = 0; ow < g.out_w; ++ow) {
-                  std::int64_t i = kernels::window_argmax(plane, g, oh, ow);
-                  out[oh * g.out_w + ow] = i >= 0 ? plane[i] : -std::numeric_limits<T>::infinity();
-                }
-            }
+            for (std::int64_t p = begin; p < end; ++p)
+              kernels::max_pool_plane<T>(g, x + p * g.in_plane(), y + p * g.out_plane(), nullptr);
           });
         });
       },

@@ -12,6 +12,7 @@
 #include <tuple>
 
 #include "autodiff/gradcheck.h"
+#include "ops/kernels/pool.h"
 #include "ops/ops.h"
 #include "tests/op_cases.h"
 
@@ -365,8 +366,8 @@ TEST(PoolGolden, SavedIndicesGiveTheRecomputedArgmaxAndGradient) {
 }
 
 // The float32 kernel (8 cells at a time inside the plane, scalar at the borders) keeps the scalar
-// rules: same values as the plain op, bitwise, and indices of cells holding them, with ties,
-// NaNs and -inf about, for strides 1 and 2 and odd sizes.
+// rules: every index is the one window_argmax picks cell by cell, and y the value there, with
+// ties, NaNs and -inf about, for strides 1 and 2 and odd sizes; the plain op agrees bitwise.
 TEST(PoolGolden, VectorizedFloatPoolingKeepsTheTieAndNaNRules) {
   for (const auto& [window, stride, pad] : {std::tuple{Ints{3, 3}, Ints{2, 2}, Ints{1, 1}}, std::tuple{Ints{2, 2}, Ints{2, 2}, Ints{0, 0}},
                                             std::tuple{Ints{3, 3}, Ints{1, 1}, Ints{1, 1}}, std::tuple{Ints{2, 3}, Ints{1, 2}, Ints{1, 0}}}) {
@@ -379,14 +380,17 @@ TEST(PoolGolden, VectorizedFloatPoolingKeepsTheTieAndNaNRules) {
     std::vector<Tensor> pooled = autodiff::run_op("max_pool2d_with_indices", attrs, {xf});
     Tensor plain = autodiff::run_op("max_pool2d", attrs, {xf})[0];
     ASSERT_EQ(pooled[0].shape(), plain.shape());
+    EXPECT_TRUE(bitwise_equal(pooled[0], plain));
+    const kernels::PoolGeometry geometry = kernels::pool_geometry(
+        xf.shape(), plain.shape(), {window[0], window[1]}, {stride[0], stride[1]}, {pad[0], pad[1]});
     const std::int64_t out_plane = plain.shape()[2] * plain.shape()[3], in_plane = 37 * 41;
     for (std::int64_t i = 0; i < plain.numel(); ++i) {
-      const float got = pooled[0].data<float>()[i], want = plain.data<float>()[i];
-      ASSERT_TRUE(got == want || (std::isnan(got) && std::isnan(want))) << "output " << i << " window " << window[0];
-      const std::int64_t index = pooled[1].data<std::int64_t>()[i];
-      ASSERT_GE(index, 0);
-      const float at_index = xf.data<float>()[(i / out_plane) * in_plane + index];
-      ASSERT_TRUE(at_index == want || (std::isnan(at_index) && std::isnan(want))) << "index of output " << i;
+      const float* x_plane = xf.data<float>().data() + (i / out_plane) * in_plane;
+      const std::int64_t cell = i % out_plane;
+      const std::int64_t want = kernels::window_argmax(x_plane, geometry, cell / plain.shape()[3], cell % plain.shape()[3]);
+      ASSERT_EQ(pooled[1].data<std::int64_t>()[i], want) << "index of output " << i << " window " << window[0];
+      const float got = pooled[0].data<float>()[i];
+      ASSERT_TRUE(got == x_plane[want] || (std::isnan(got) && std::isnan(x_plane[want]))) << "output " << i;
     }
     // The first maximum: scattering through the indices equals max_pool2d_grad's recomputation.
     Tensor dy = autodiff::example_inputs({.inputs = {{.shape = plain.shape()}}}, 12)[0].to(DType::f32);

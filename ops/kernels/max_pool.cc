@@ -17,7 +17,7 @@ template <class T> void scalar_cell(const PoolGeometry& g, const T* plane, std::
                                     std::int64_t* indices) {
   const std::int64_t i = window_argmax(plane, g, oh, ow), cell = oh * g.out_w + ow;
   y[cell] = i >= 0 ? plane[i] : -std::numeric_limits<T>::infinity();
-  indices[cell] = i;
+  if (indices) indices[cell] = i;
 }
 
 #if DAGRAD_VECTOR_MAX_POOL
@@ -54,6 +54,7 @@ void vector_cells(const PoolGeometry& g, const float* plane, std::int64_t oh, st
     }
   const std::int64_t cell = oh * g.out_w + ow0;
   _mm256_storeu_ps(y + cell, best);
+  if (!indices) return;
   _mm256_storeu_si256(reinterpret_cast<__m256i*>(indices + cell), _mm256_cvtepi32_epi64(_mm256_castsi256_si128(best_at)));
   _mm256_storeu_si256(reinterpret_cast<__m256i*>(indices + cell + 4), _mm256_cvtepi32_epi64(_mm256_extracti128_si256(best_at, 1)));
 }

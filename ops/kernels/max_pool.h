@@ -1,6 +1,6 @@
 #pragma once
-// The forward of max pooling with indices on one [H, W] plane: y and the winning cell's index, by
-// the tie and NaN rules of window_argmax. Float32 windows that lie wholly inside the plane, with a
+// The forward of max pooling on one [H, W] plane: y and, when `indices` is not null, the winning
+// cell's index, by the tie and NaN rules of window_argmax. Float32 windows that lie wholly inside the plane, with a
 // horizontal stride of 1 or 2, go 8 output cells at a time through AVX2 compares and blends; all
 // other cells (borders, float64, other strides) through window_argmax itself.
 #include <cstdint>
