@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cmath>
 #include <cstdlib>
 #include <cstring>
 
@@ -160,6 +161,26 @@ Tensor Tensor::to(DType dtype) const {
 bool bitwise_equal(const Tensor& a, const Tensor& b) {
   return a.dtype() == b.dtype() && a.shape() == b.shape() &&
          (a.nbytes() == 0 || std::memcmp(a.raw(), b.raw(), a.nbytes()) == 0);
+}
+
+std::optional<std::string> first_non_finite(const std::string& name, const Tensor& tensor) {
+  if (!is_float(tensor.dtype())) return std::nullopt;
+  return dispatch_float(tensor.dtype(), [&]<class T>() -> std::optional<std::string> {
+    std::span<const T> values = tensor.data<T>();
+    for (std::size_t i = 0; i < values.size(); ++i) {
+      const T v = values[i];
+      if (std::isfinite(v)) continue;
+      const char* text = std::isnan(v) ? "nan" : v > 0 ? "inf" : "-inf";
+      return name + "[" + std::to_string(i) + "] = " + text;
+    }
+    return std::nullopt;
+  });
+}
+
+std::optional<std::string> first_non_finite(const TensorMap& tensors) {
+  for (const auto& [name, tensor] : tensors)
+    if (auto found = first_non_finite(name, tensor)) return found;
+  return std::nullopt;
 }
 
 }  // namespace dagrad

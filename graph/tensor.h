@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <type_traits>
@@ -87,6 +88,13 @@ bool bitwise_equal(const Tensor& a, const Tensor& b);
 
 // Named tensors: a model's parameters, its state, or the feeds of a run.
 using TensorMap = std::map<std::string, Tensor>;
+
+// The first NaN or infinity of a float tensor as "<name>[<flat row-major index>] = <value>"
+// ("stage1.block0.bn1.running_var[3] = inf", values "nan", "inf", "-inf"); nullopt when every
+// element is finite or the tensor is not float.
+std::optional<std::string> first_non_finite(const std::string& name, const Tensor& tensor);
+// The same over a map, in name order: the first tensor with a non-finite element.
+std::optional<std::string> first_non_finite(const TensorMap& tensors);
 
 // Calls f.template operator()<T>() with T = float or double; throws for other dtypes.
 template <class F> decltype(auto) dispatch_float(DType dtype, F&& f) {
