@@ -2,7 +2,10 @@
 #include "graph/dump.h"
 
 // GCC 12 reports a false -Wmaybe-uninitialized inside boost::optional as write_graphviz iterates edges.
+// Clang has no such warning group and would warn about the pragma itself.
+#if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
 
 #include <boost/graph/adjacency_list.hpp>
 #include <boost/graph/graphviz.hpp>
