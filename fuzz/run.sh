@@ -10,7 +10,6 @@ src=$(cd "$(dirname "$0")/.." && pwd)
 build=${2:-$src/build-fuzz}
 cmake -S "$src" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
   -DCMAKE_CXX_COMPILER=clang++ \
-  ${CCACHE_DIR:+-DCMAKE_CXX_COMPILER_LAUNCHER=ccache} \
   -DCMAKE_CXX_FLAGS="-fsanitize=address,undefined,fuzzer-no-link -fno-sanitize-recover=undefined -fno-omit-frame-pointer" \
   -DCMAKE_SHARED_LINKER_FLAGS="-fsanitize=address,undefined" \
   -DDAGRAD_FUZZ=ON -DDAGRAD_BUILD_TESTS=OFF -DDAGRAD_BUILD_TOOLS=OFF >/dev/null

@@ -1,9 +1,18 @@
 #!/usr/bin/env bash
 # Installs everything dagrad needs to build, test and train on a fresh Debian 12 machine (as root).
+#   scripts/deps.sh           the build, the tests and training
+#   scripts/deps.sh --bench   also /usr/bin/time and PyTorch, for the README's measurements
 set -euo pipefail
+bench=0
+for arg in "$@"; do
+  case "$arg" in
+    --bench) bench=1 ;;
+    *) echo "usage: scripts/deps.sh [--bench]" >&2; exit 2 ;;
+  esac
+done
 export DEBIAN_FRONTEND=noninteractive
 packages=(
-  g++ cmake ninja-build ccache                    # toolchain
+  g++ cmake ninja-build                           # toolchain
   libboost-graph-dev libboost-program-options-dev # graph algorithms, CLI
   libtbb-dev                                      # the one thread pool
   libprotobuf-dev protobuf-compiler               # model files
@@ -16,6 +25,9 @@ packages=(
   clang libclang-rt-14-dev                        # libFuzzer target
   python3-numpy                                   # checks that dumped .npy files load
 )
+if [ "$bench" = 1 ]; then
+  packages+=(time python3-torch)                  # peak RSS and the PyTorch comparison runs
+fi
 missing=()
 for p in "${packages[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if [ ${#missing[@]} -gt 0 ]; then
