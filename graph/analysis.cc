@@ -10,32 +10,67 @@ std::int64_t numel(const Graph& g, ValueId id) { return element_count(g.value(id
 const Shape& shape(const Graph& g, ValueId id) { return g.value(id).type.shape; }
 }  // namespace
 
+namespace {
+// a * b * ..., each product checked; throws naming the node when it leaves int64.
+class Checked {
+ public:
+  Checked(const Node& node, std::int64_t value) : node_(node), value_(value) {}
+  Checked& operator*=(std::int64_t factor) {
+    if (__builtin_mul_overflow(value_, factor, &value_)) overflow();
+    return *this;
+  }
+  Checked& operator+=(std::int64_t term) {
+    if (__builtin_add_overflow(value_, term, &value_)) overflow();
+    return *this;
+  }
+  std::int64_t value() const { return value_; }
+
+ private:
+  [[noreturn]] void overflow() const {
+    fail("the FLOP count of node '", node_.name, "' (", node_.op, ") overflows int64 (more than 9.2e18)");
+  }
+  const Node& node_;
+  std::int64_t value_;
+};
+}  // namespace
+
 std::int64_t node_flops(const Graph& g, const Node& node) {
   const std::string& op = node.op;
   if (op == "conv2d" || op == "conv1d") {
     // Every output element is a dot product over C * kernel elements of the filter.
     const Shape& w = shape(g, node.inputs[1]);
-    std::int64_t per_output = 1;
-    for (std::size_t i = 1; i < w.size(); ++i) per_output *= w[i];
-    return 2 * numel(g, node.outputs[0]) * per_output;
+    Checked flops(node, 2);
+    flops *= numel(g, node.outputs[0]);
+    for (std::size_t i = 1; i < w.size(); ++i) flops *= w[i];
+    return flops.value();
   }
-  if (op == "conv2d_grad_input") {  // same products as the forward convolution that made dy
-    const Shape& w = shape(g, node.inputs[1]);
-    return 2 * numel(g, node.inputs[0]) * (w[1] * w[2] * w[3]);
-  }
-  if (op == "conv2d_grad_filter") {
-    const Shape& w = shape(g, node.outputs[0]);
-    return 2 * numel(g, node.inputs[1]) * (w[1] * w[2] * w[3]);
+  if (op == "conv2d_grad_input" || op == "conv2d_grad_filter") {
+    // grad_input: the same products as the forward convolution that made dy (input 0);
+    // grad_filter: one product per element of dy (input 1) and filter tap.
+    const Shape& w = shape(g, op == "conv2d_grad_input" ? node.inputs[1] : node.outputs[0]);
+    Checked flops(node, 2);
+    flops *= numel(g, node.inputs[op == "conv2d_grad_input" ? 0 : 1]);
+    for (std::size_t i = 1; i < w.size(); ++i) flops *= w[i];
+    return flops.value();
   }
   if (op == "matmul" || op == "dense") {
     const Shape& y = shape(g, node.outputs[0]);
     const Shape& a = shape(g, node.inputs[0]);
     bool transpose_a = op == "matmul" && std::get<bool>(node.attrs.at("transpose_a"));
-    std::int64_t k = transpose_a ? a[0] : a[1];
-    return 2 * y[0] * y[1] * k;
+    Checked flops(node, 2);
+    flops *= y[0];
+    flops *= y[1];
+    flops *= transpose_a ? a[0] : a[1];
+    return flops.value();
   }
-  std::int64_t total = 0;
+  Checked total(node, 0);
   for (ValueId out : node.outputs) total += numel(g, out);
+  return total.value();
+}
+
+double graph_flops(const Graph& g) {
+  double total = 0;
+  for (const Node& node : g.nodes()) total += static_cast<double>(node_flops(g, node));
   return total;
 }
 

@@ -9,8 +9,13 @@
 namespace dagrad {
 
 // Multiply-adds count as 2 FLOPs. Convolutions and matrix products are counted exactly; other ops
-// as one FLOP per output element (their cost is memory traffic, not arithmetic).
+// as one FLOP per output element (their cost is memory traffic, not arithmetic). The arithmetic is
+// overflow-checked: a node whose count exceeds int64 throws Error naming the node and op.
 std::int64_t node_flops(const Graph& graph, const Node& node);
+// Sum of node_flops over every node of the graph (forward and backward nodes alike). A double:
+// totals of large batches pass int64 (VGG-16's training step at batch 10^8 is about 10^19 FLOPs)
+// while each node still fits; exact up to 2^53, then to double's 16 significant digits.
+double graph_flops(const Graph& graph);
 
 struct NodeSummary {
   std::int32_t index;
