@@ -4,6 +4,7 @@
 
 #include "proto/model_file.h"
 #include "tools/cli.h"
+#include "tools/output_check.h"
 
 namespace dagrad::cli {
 
@@ -15,6 +16,7 @@ int run_convert(const std::vector<std::string>& args) {
   positional.add("in", 1).add("out", 1);
   po::variables_map vm;
   if (!parse("convert", "IN OUT", options, positional, args, vm)) return kExitOk;
+  check_output_writable(vm["out"].as<std::string>(), "OUT");
   Model model = load(vm["in"].as<std::string>());
   save(model, vm["out"].as<std::string>());
   std::cout << "wrote " << vm["out"].as<std::string>() << "\n";

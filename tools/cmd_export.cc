@@ -6,6 +6,7 @@
 #include "proto/model_file.h"
 #include "runtime/runtime.h"
 #include "tools/cli.h"
+#include "tools/output_check.h"
 
 namespace dagrad::cli {
 
@@ -20,7 +21,10 @@ int run_export(const std::vector<std::string>& args) {
   if (!parse("export", "--model NAME --out FILE [--seed N] [--batch N] [--backward]", options, {}, args, vm))
     return kExitOk;
   const std::string name = vm["model"].as<std::string>();
-  models::ModelOptions model_options{.batch = vm["batch"].as<std::int64_t>(), .seed = vm["seed"].as<std::uint64_t>()};
+  require_zoo_model(name);
+  models::ModelOptions model_options{.batch = int_at_least(vm, "batch", 1), .seed = vm["seed"].as<std::uint64_t>()};
+  const std::string out = vm["out"].as<std::string>();
+  check_output_writable(out, "--out");
   Model model;
   model.graph = models::build_model(name, model_options);
   for (auto& [value, tensor] : runtime::initialize_parameters(model.graph)) {
@@ -29,7 +33,6 @@ int run_export(const std::vector<std::string>& args) {
   }
   if (vm["backward"].as<bool>()) model.graph = autodiff::grad_parameters(model.graph).graph;
   model.metadata = {{"model", name}, {"seed", std::to_string(model_options.seed)}};
-  const std::string out = vm["out"].as<std::string>();
   save(model, out);
   std::cout << "wrote " << out << ": " << summarize(model) << "\n";
   return kExitOk;

@@ -16,11 +16,20 @@ int run_gradcheck(const std::vector<std::string>& args) {
       "entries", po::value<int>()->default_value(4), "entries checked per parameter in the end-to-end check")(
       "seed", po::value<std::uint64_t>()->default_value(1), "seed of the random inputs and cotangents");
   po::variables_map vm;
-  if (!parse("gradcheck", "[--op NAME] [--model NAME] [--seed N]", options, {}, args, vm)) return kExitOk;
+  if (!parse("gradcheck", "[--op NAME] [--model NAME] [--batch N] [--entries N] [--seed N]", options, {}, args, vm)) return kExitOk;
   std::uint64_t seed = vm["seed"].as<std::uint64_t>();
+  std::vector<std::string> op_names;
+  for (const OpDef* def : op_registry().all()) op_names.push_back(def->name);
+  if (vm.count("op")) require_one_of("op", vm["op"].as<std::string>(), op_names);
+  const bool check_model = !vm.count("op") || !vm["model"].defaulted();
+  if (check_model) require_zoo_model(vm["model"].as<std::string>());
+  const std::int64_t batch = int_at_least(vm, "batch", 1);
+  const int entries = static_cast<int>(int_at_least(vm, "entries", 1));
   std::vector<const OpDef*> defs;
   if (vm.count("op")) defs.push_back(&op_registry().at(vm["op"].as<std::string>()));
   else defs = op_registry().all();
+  if (vm.count("op") && !defs.front()->differentiable())
+    throw UsageError("--op '" + defs.front()->name + "' has no gradient rule to check");
 
   int failures = 0, checked = 0;
   double worst_rel = 0;
@@ -36,10 +45,9 @@ int run_gradcheck(const std::vector<std::string>& args) {
       if (!r.passed) std::printf("    %s\n", r.detail.c_str());
     }
   }
-  if (!vm.count("op") || !vm["model"].defaulted()) {
+  if (check_model) {
     // End to end: every parameter of a small residual network in training mode, loss included.
     std::string name = vm["model"].as<std::string>();
-    std::int64_t batch = vm["batch"].as<std::int64_t>();
     Graph graph = models::build_model(name, {.batch = batch, .dtype = DType::f64, .seed = seed, .training = true});
     runtime::TensorMap parameters = runtime::initialize_parameters(graph);
     // Random images in [-1, 1) and labels in [0, classes), drawn like an op example's inputs.
@@ -48,7 +56,7 @@ int run_gradcheck(const std::vector<std::string>& args) {
                                        {.shape = graph.value(graph.at("label")).type.shape, .dtype = DType::i64, .low = 0, .high = classes}}};
     std::vector<Tensor> drawn = autodiff::example_inputs(batch_example, seed);
     runtime::TensorMap inputs{{"image", drawn[0]}, {"label", drawn[1]}};
-    autodiff::CheckResult r = autodiff::check_graph_gradient(graph, inputs, parameters, vm["entries"].as<int>(), seed);
+    autodiff::CheckResult r = autodiff::check_graph_gradient(graph, inputs, parameters, entries, seed);
     ++checked;
     failures += !r.passed;
     worst_rel = std::max(worst_rel, r.max_rel_error);
@@ -56,6 +64,7 @@ int run_gradcheck(const std::vector<std::string>& args) {
     std::printf("%-44s %14.3e %14.3e  %s\n", label.c_str(), r.max_abs_error, r.max_rel_error, r.passed ? "ok" : "FAIL");
     if (!r.passed) std::printf("    %s\n", r.detail.c_str());
   }
+  if (checked == 0) fail("no checks ran: op '", defs.front()->name, "' has no examples to check");
   std::printf("%d checks, %d failed, worst relative error %.3e\n", checked, failures, worst_rel);
   return failures ? kExitFailure : kExitOk;
 }

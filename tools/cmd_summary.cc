@@ -11,9 +11,9 @@ namespace dagrad::cli {
 
 namespace {
 std::string human(double v, const char* unit) {
-  const char* prefixes[] = {"", "K", "M", "G", "T"};
+  const char* prefixes[] = {"", "K", "M", "G", "T", "P", "E", "Z"};
   int p = 0;
-  while (v >= 1000 && p < 4) v /= 1000, ++p;
+  while (v >= 1000 && p < 7) v /= 1000, ++p;
   char buf[64];
   std::snprintf(buf, sizeof buf, "%.2f %s%s", v, prefixes[p], unit);
   return buf;
@@ -39,18 +39,19 @@ int run_summary(const std::vector<std::string>& args) {
     if (!g.value(id).type.shape.empty()) batch = g.value(id).type.shape[0];
 
   std::printf("%-40s %-22s %-22s %12s %14s\n", "node", "op", "output shape", "parameters", "FLOPs");
-  std::int64_t flops = 0, activation_bytes = 0;
+  // Totals in double: at large batches they pass int64 while each node's count still fits.
+  double flops = 0, activation_bytes = 0;
   for (const NodeSummary& row : summarize_nodes(g)) {
     std::printf("%-40s %-22s %-22s %12lld %14lld\n", row.name.c_str(), row.op.c_str(), shapes_of(row).c_str(),
                 static_cast<long long>(row.parameters), static_cast<long long>(row.flops));
-    flops += row.flops;
-    for (const TensorType& t : row.outputs) activation_bytes += byte_count(t.shape, t.dtype);
+    flops += static_cast<double>(row.flops);
+    for (const TensorType& t : row.outputs) activation_bytes += static_cast<double>(byte_count(t.shape, t.dtype));
   }
-  std::int64_t step_flops = 0;
+  double step_flops = 0;
   std::int64_t plan_peak = 0;
   if (g.loss() != kNoValue) {
     autodiff::Gradients grads = autodiff::grad_parameters(g);
-    for (const Node& node : grads.graph.nodes()) step_flops += node_flops(grads.graph, node);
+    step_flops = graph_flops(grads.graph);
     plan_peak = runtime::compile(grads.graph, {.threads = 1}).peak_bytes();
   } else {
     plan_peak = runtime::compile(g, {.threads = 1}).peak_bytes();
@@ -60,9 +61,9 @@ int run_summary(const std::vector<std::string>& args) {
   std::printf("\nnodes %zu, batch %lld\n", g.nodes().size(), static_cast<long long>(batch));
   std::printf("trainable parameters    %lld\n", static_cast<long long>(g.parameter_count()));
   std::printf("state elements          %lld (batch-norm running statistics)\n", static_cast<long long>(state));
-  std::printf("forward FLOPs / image   %s\n", human(static_cast<double>(flops) / batch, "FLOP").c_str());
-  if (step_flops) std::printf("training step / image   %s (forward + backward)\n", human(static_cast<double>(step_flops) / batch, "FLOP").c_str());
-  std::printf("activation memory       %s (all forward results, batch %lld)\n", human(static_cast<double>(activation_bytes), "B").c_str(),
+  std::printf("forward FLOPs / image   %s\n", human(flops / static_cast<double>(batch), "FLOP").c_str());
+  if (step_flops) std::printf("training step / image   %s (forward + backward)\n", human(step_flops / static_cast<double>(batch), "FLOP").c_str());
+  std::printf("activation memory       %s (all forward results, batch %lld)\n", human(activation_bytes, "B").c_str(),
               static_cast<long long>(batch));
   std::printf("plan peak memory        %s (%s, liveness-based)\n", human(static_cast<double>(plan_peak), "B").c_str(),
               g.loss() != kNoValue ? "training step" : "forward");

@@ -24,8 +24,8 @@ std::string model_source_label(const po::variables_map& vm) {
 Model load_model_source(const po::variables_map& vm, bool training) {
   bool has_file = vm.count("file") > 0, has_model = vm.count("model") > 0;
   if (has_file == has_model) throw UsageError("give exactly one of FILE or --model NAME");
-  std::int64_t batch = vm["batch"].as<std::int64_t>();
-  if (batch < 1) throw UsageError("--batch must be at least 1");
+  const std::int64_t batch = int_at_least(vm, "batch", 1);
+  if (has_model) require_zoo_model(vm["model"].as<std::string>());
   Model model;
   if (has_model) {
     models::ModelOptions options{.batch = batch, .seed = vm["seed"].as<std::uint64_t>(), .training = training};
