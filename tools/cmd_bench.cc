@@ -10,6 +10,7 @@
 
 #include "autodiff/grad.h"
 #include "models/zoo.h"
+#include "runtime/memory.h"
 #include "runtime/runtime.h"
 #include "tools/cli.h"
 #include "train/optimizer.h"
@@ -64,22 +65,39 @@ int run_bench(const std::vector<std::string>& args) {
       "threads", po::value<int>()->default_value(0), "worker threads (0: all cores)")(
       "steps", po::value<int>()->default_value(20), "timed steps (after 3 warm-up steps)")(
       "warmup", po::value<int>()->default_value(3), "untimed steps first")(
-      "json", "print one JSON object instead of text");
+      "json", "print one JSON object instead of text")(
+      "ignore-memory-check", po::bool_switch(), "run even if the plans need more memory than is available");
   po::variables_map vm;
   if (!parse("bench", "[--model NAME] [--batch N] [--threads N] [--steps N] [--json]", options, positional, args, vm))
     return kExitOk;
   const std::string name = vm["model"].as<std::string>();
-  const std::int64_t batch = vm["batch"].as<std::int64_t>();
-  const int threads = vm["threads"].as<int>();
-  const int steps = vm["steps"].as<int>(), warmup = vm["warmup"].as<int>();
-  if (batch < 1) throw UsageError("--batch must be positive");
-  if (steps < 1 || warmup < 0) throw UsageError("--steps must be positive and --warmup not negative");
+  require_zoo_model(name);
+  const std::int64_t batch = int_at_least(vm, "batch", 1);
+  const int threads = threads_option(vm);
+  const int steps = static_cast<int>(int_at_least(vm, "steps", 1));
+  const int warmup = static_cast<int>(int_at_least(vm, "warmup", 0));
 
   // Training: forward + backward + SGD (momentum 0.9, weight decay 5e-4, lr 0.05), as the peer does.
   Graph forward = models::build_model(name, {.batch = batch, .training = true});
   autodiff::Gradients grads = autodiff::grad_parameters(forward);
   const Graph& g = grads.graph;
   runtime::Plan train_plan = runtime::compile(g, {.threads = threads});
+  // Inference: the same network with running statistics, logits only.
+  Graph infer = models::build_model(name, {.batch = batch, .training = false});
+  std::vector<ValueId> logits;
+  for (ValueId out : infer.outputs())
+    if (infer.value(out).name == "logits") logits.push_back(out);
+  runtime::Plan infer_plan = runtime::compile(infer, {.threads = threads}, logits);
+  if (!vm["ignore-memory-check"].as<bool>()) {
+    // Counted before anything is allocated: both plans' peaks (each plan keeps its run buffers
+    // for the next run, so both are alive at the end), the parameters and state, the momentum
+    // buffers (one per parameter) and the random batch.
+    std::int64_t needed = train_plan.peak_bytes() + infer_plan.peak_bytes();
+    for (ValueKind kind : {ValueKind::parameter, ValueKind::state, ValueKind::input})
+      for (ValueId id : g.values_of_kind(kind)) needed += byte_count(g.value(id).type.shape, g.value(id).type.dtype);
+    for (auto [wrt, grad] : g.gradients()) needed += byte_count(g.value(wrt).type.shape, g.value(wrt).type.dtype);
+    runtime::check_memory_fits(needed, "bench of '" + name + "' with --batch " + std::to_string(batch));
+  }
   TensorMap params = runtime::initialize_parameters(g);
   TensorMap data;
   fill_random_batch(g, data);
@@ -102,12 +120,6 @@ int run_bench(const std::vector<std::string>& args) {
   const double train_seconds = std::chrono::duration<double>(Clock::now() - start).count();
   const double train_cpu = cpu_seconds() - cpu_start;
 
-  // Inference: the same network with running statistics, logits only.
-  Graph infer = models::build_model(name, {.batch = batch, .training = false});
-  std::vector<ValueId> logits;
-  for (ValueId out : infer.outputs())
-    if (infer.value(out).name == "logits") logits.push_back(out);
-  runtime::Plan infer_plan = runtime::compile(infer, {.threads = threads}, logits);
   runtime::Feeds infer_feeds = runtime::feeds_from({&params, &data});
   for (int i = 0; i < warmup; ++i) runtime::run(infer_plan, infer_feeds);
   start = Clock::now();

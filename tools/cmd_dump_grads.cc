@@ -11,7 +11,9 @@
 #include "graph/analysis.h"
 #include "proto/model_file.h"
 #include "proto/npy.h"
+#include "runtime/memory.h"
 #include "runtime/runtime.h"
+#include "tools/output_check.h"
 #include "tools/model_source.h"
 #include "train/data.h"
 
@@ -39,17 +41,51 @@ int run_dump_grads(const std::vector<std::string>& args) {
       "activations", "also every intermediate value of the forward pass")(
       "out", po::value<std::string>(), "write each tensor as NumPy .npy into this folder, with index.json")(
       "format", po::value<std::string>()->default_value("text"), "text | json")(
-      "threads", po::value<int>()->default_value(0), "worker threads (0: all cores)");
+      "threads", po::value<int>()->default_value(0), "worker threads (0: all cores)")(
+      "ignore-memory-check", po::bool_switch(), "run even if the pass needs more memory than is available");
   po::variables_map vm;
   if (!parse("dump-grads", "FILE | --model NAME [--data-dir DIR --batch N --batch-index I | --random --seed S] [--activations] [--out DIR] [--format text|json]",
              options, positional, args, vm))
     return kExitOk;
-  std::string format = vm["format"].as<std::string>();
-  if (format != "text" && format != "json") throw UsageError("--format must be text or json, got '" + format + "'");
+  const std::string format = vm["format"].as<std::string>();
+  require_one_of("format", format, {"text", "json"});
+  require_one_of("split", vm["split"].as<std::string>(), {"test", "train"});
+  const std::int64_t batch_index = int_at_least(vm, "batch-index", 0);
+  const int threads = threads_option(vm);
+  // The output folder is made and tried before any work, so a bad --out fails in a second.
+  if (vm.count("out")) {
+    const std::filesystem::path out = vm["out"].as<std::string>();
+    std::error_code ec;
+    if (std::filesystem::exists(out, ec) && !std::filesystem::is_directory(out, ec))
+      fail("--out '", out.string(), "' is a file, not a folder");
+    std::filesystem::create_directories(out, ec);
+    if (ec) fail("--out '", out.string(), "': cannot create the folder: ", ec.message());
+    check_output_writable((out / "index.json").string(), "--out");
+  }
   Model model = load_model_source(vm);
   const Graph& g = model.graph;
   if (g.loss() == kNoValue) fail("model '", model_source_label(vm), "' has no loss to differentiate");
 
+  autodiff::Gradients grads = autodiff::grad_parameters(g);
+  std::vector<std::pair<std::string, ValueId>> rows;  // label, value
+  for (auto [wrt, grad] : grads.graph.gradients()) rows.emplace_back(grads.graph.value(wrt).name, grad);
+  if (vm.count("activations"))
+    for (const Node& node : g.nodes())
+      for (ValueId out : node.outputs)
+        if (is_float(g.value(out).type.dtype)) rows.emplace_back(g.value(out).name, out);
+  std::vector<ValueId> fetch{grads.loss};
+  for (const auto& row : rows) fetch.push_back(row.second);
+  runtime::Plan plan = runtime::compile(grads.graph, {.threads = threads}, fetch);
+  if (!vm["ignore-memory-check"].as<bool>()) {
+    // Counted: the plan's peak (intermediates under liveness, fetched gradients and values
+    // included), the parameters and state it reads, and the batch it is fed. Checked before
+    // the batch is made, since at a huge --batch the batch alone may not fit.
+    std::int64_t needed = plan.peak_bytes();
+    for (const TensorMap* map : {&model.parameters, &model.state})
+      for (const auto& [name, t] : *map) needed += static_cast<std::int64_t>(t.nbytes());
+    for (ValueId id : g.values_of_kind(ValueKind::input)) needed += byte_count(g.value(id).type.shape, g.value(id).type.dtype);
+    runtime::check_memory_fits(needed, "dump-grads of '" + model_source_label(vm) + "' with --batch " + std::to_string(vm["batch"].as<std::int64_t>()));
+  }
   TensorMap inputs;
   if (vm.count("random")) {
     inputs = autodiff::random_inputs(g, vm["seed"].as<std::uint64_t>());
@@ -57,8 +93,8 @@ int run_dump_grads(const std::vector<std::string>& args) {
     auto train_split = train::load_mnist_split(vm["data-dir"].as<std::string>(), "train");
     auto split = vm["split"].as<std::string>() == "train" ? nullptr : train::load_mnist_split(vm["data-dir"].as<std::string>(), vm["split"].as<std::string>());
     const train::Dataset& data = split ? *split : *train_split;
-    std::int64_t batch = vm["batch"].as<std::int64_t>(), index = vm["batch-index"].as<std::int64_t>();
-    if (index < 0 || (index + 1) * batch > data.size())
+    const std::int64_t batch = vm["batch"].as<std::int64_t>(), index = batch_index;
+    if (index >= data.size() / batch)
       throw UsageError("--batch-index " + std::to_string(index) + " with --batch " + std::to_string(batch) + " is past the " +
                        std::to_string(data.size()) + " samples of the split");
     std::vector<std::int64_t> order(static_cast<std::size_t>(batch));
@@ -70,16 +106,6 @@ int run_dump_grads(const std::vector<std::string>& args) {
     inputs.emplace("label", std::move(b.labels));
   }
 
-  autodiff::Gradients grads = autodiff::grad_parameters(g);
-  std::vector<std::pair<std::string, ValueId>> rows;  // label, value
-  for (auto [wrt, grad] : grads.graph.gradients()) rows.emplace_back(grads.graph.value(wrt).name, grad);
-  if (vm.count("activations"))
-    for (const Node& node : g.nodes())
-      for (ValueId out : node.outputs)
-        if (is_float(g.value(out).type.dtype)) rows.emplace_back(g.value(out).name, out);
-  std::vector<ValueId> fetch{grads.loss};
-  for (const auto& row : rows) fetch.push_back(row.second);
-  runtime::Plan plan = runtime::compile(grads.graph, {.threads = vm["threads"].as<int>()}, fetch);
   runtime::RunResult result = runtime::run(plan, runtime::feeds_from({&inputs, &model.parameters, &model.state}));
 
   nlohmann::json report = nlohmann::json::array();
@@ -90,7 +116,6 @@ int run_dump_grads(const std::vector<std::string>& args) {
   }
   std::size_t gradient_rows = grads.graph.gradients().size();
   nlohmann::json index = nlohmann::json::object();
-  if (vm.count("out")) std::filesystem::create_directories(vm["out"].as<std::string>());
   for (std::size_t i = 0; i < rows.size(); ++i) {
     const auto& [name, id] = rows[i];
     const Tensor& t = result.at(id);

@@ -8,6 +8,7 @@
 
 #include "autodiff/grad.h"
 #include "models/zoo.h"
+#include "runtime/memory.h"
 #include "runtime/runtime.h"
 #include "tools/cli.h"
 #include "tools/model_source.h"
@@ -46,7 +47,8 @@ int run_profile(const std::vector<std::string>& args) {
   options.add_options()("threads", po::value<int>()->default_value(0), "worker threads (0: all cores)")(
       "iterations", po::value<int>()->default_value(10), "timed runs (after 2 warm-up runs)")(
       "inference", "profile the forward pass in inference mode instead of a training step")(
-      "top", po::value<int>()->default_value(0), "list only the N slowest nodes (0: all, in run order)");
+      "top", po::value<int>()->default_value(0), "list only the N slowest nodes (0: all, in run order)")(
+      "ignore-memory-check", po::bool_switch(), "run even if the plan needs more memory than is available");
   po::variables_map vm;
   if (!parse("profile", "FILE | MODEL | --model NAME [--batch N] [--threads N] [--iterations N] [--inference] [--top N]",
              options, positional, args, vm))
@@ -61,8 +63,9 @@ int run_profile(const std::vector<std::string>& args) {
       }
   }
   const bool training = !vm.count("inference");
-  const int iterations = vm["iterations"].as<int>();
-  if (iterations < 1) throw UsageError("--iterations must be positive");
+  const int iterations = static_cast<int>(int_at_least(vm, "iterations", 1));
+  const int threads = threads_option(vm);
+  const int top = static_cast<int>(int_at_least(vm, "top", 0));
   Model model = load_model_source(vm, training);
 
   Graph g = model.graph;
@@ -73,7 +76,17 @@ int run_profile(const std::vector<std::string>& args) {
   std::int64_t classes = 10;
   for (ValueId out : g.outputs())
     if (g.value(out).name == "logits") classes = g.value(out).type.shape.back();
-  runtime::Plan plan = runtime::compile(g, {.threads = vm["threads"].as<int>()});
+  runtime::Plan plan = runtime::compile(g, {.threads = threads});
+  if (!vm["ignore-memory-check"].as<bool>()) {
+    // Counted before the random batch is made: the plan's peak (intermediates under liveness),
+    // the parameters and state it reads, and the batch it is fed.
+    std::int64_t needed = plan.peak_bytes();
+    for (const TensorMap* map : {&model.parameters, &model.state})
+      for (const auto& [name, t] : *map) needed += static_cast<std::int64_t>(t.nbytes());
+    for (ValueId id : g.values_of_kind(ValueKind::input)) needed += byte_count(g.value(id).type.shape, g.value(id).type.dtype);
+    runtime::check_memory_fits(needed, "profile of '" + model_source_label(vm) + "' with --batch " +
+                                           std::to_string(vm["batch"].as<std::int64_t>()));
+  }
   TensorMap inputs = random_inputs(g, classes);
   runtime::Feeds feeds = runtime::feeds_from({&model.parameters, &model.state, &inputs});
 
@@ -97,7 +110,6 @@ int run_profile(const std::vector<std::string>& args) {
 
   std::vector<std::size_t> rows(total.size());
   for (std::size_t p = 0; p < rows.size(); ++p) rows[p] = p;
-  const int top = vm["top"].as<int>();
   if (top > 0) {
     std::stable_sort(rows.begin(), rows.end(), [&](std::size_t a, std::size_t b) { return total[a] > total[b]; });
     rows.resize(std::min<std::size_t>(rows.size(), static_cast<std::size_t>(top)));
