@@ -7,7 +7,9 @@
 // every shape; a stored type that differs from the inferred one is an error too.
 #include "proto/model_file.h"
 
+#include <dirent.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -26,6 +28,10 @@
 #include <unordered_set>
 
 #include <google/protobuf/io/tokenizer.h>
+#include <google/protobuf/stubs/common.h>
+#if GOOGLE_PROTOBUF_VERSION < 4022000  // from protobuf 22 on, logging is Abseil's
+#include <google/protobuf/stubs/logging.h>
+#endif
 #include <google/protobuf/text_format.h>
 
 #include "graph/op.h"
@@ -610,6 +616,14 @@ class Reader {
   TensorMap buffers_;                        // training buffers
 };
 
+// libprotobuf logs some parse problems to stderr itself (invalid UTF-8 in a string field, for
+// one); the caller reports them as one dagrad::Error line instead, so its log is silenced.
+struct QuietProtobuf {
+#if GOOGLE_PROTOBUF_VERSION < 4022000
+  google::protobuf::LogSilencer silencer;
+#endif
+};
+
 // A binary file starts with field 1 (magic, length-delimited): tag byte 0x0A.
 bool looks_like_dagrad_binary(std::string_view bytes) {
   return bytes.size() >= 2 + sizeof(kMagic) - 1 && bytes[0] == 0x0A &&
@@ -621,6 +635,7 @@ pb::ModelFile parse_binary_message(std::string_view bytes, const std::string& so
   if (bytes.size() > static_cast<std::size_t>(INT_MAX))
     fail(source, ": ", bytes.size(), " bytes is beyond protobuf's 2 GiB message limit");
   pb::ModelFile file;
+  QuietProtobuf quiet;
   if (!file.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) {
     if (looks_like_dagrad_binary(bytes)) fail(source, ": truncated or corrupt dagrad file (protobuf parse failed)");
     fail(source, ": not a dagrad file (not a protobuf ModelFile message)");
@@ -650,6 +665,7 @@ Model parse_text_impl(std::string_view text, const std::string& source) {
   google::protobuf::TextFormat::Parser parser;
   TextErrors errors;
   parser.RecordErrorsTo(&errors);
+  QuietProtobuf quiet;
   if (!parser.ParseFromString(std::string(text), &file)) {
     if (text.find("magic") == std::string_view::npos || text.find(kMagic) == std::string_view::npos)
       fail(source, ": not a dagrad text file (", errors.first, ")");
@@ -665,6 +681,31 @@ bool is_text_path(const std::string& path, FileFormat format) {
 }
 
 std::string errno_text() { return std::strerror(errno); }
+
+bool all_digits(std::string_view text) {
+  return !text.empty() && text.size() <= 18 && std::all_of(text.begin(), text.end(), [](char c) { return c >= '0' && c <= '9'; });
+}
+
+// Removes `.BASE.tmp.<pid>.<digits>` files in `dir` left by saves whose process died (SIGKILL, a
+// power cut) before renaming or unlinking them. A live pid's temporary may be a save in flight,
+// and anything not of exactly that shape is not ours: both are left alone. Best effort: a folder
+// that cannot be listed is the save's problem to report, not this cleanup's.
+void remove_stale_temporaries(const std::string& dir, const std::string& prefix_path, const std::string& base) {
+  DIR* folder = ::opendir(dir.c_str());
+  if (!folder) return;
+  const std::string head = "." + base + ".tmp.";
+  while (const dirent* entry = ::readdir(folder)) {
+    std::string_view name = entry->d_name;
+    if (name.size() <= head.size() || name.substr(0, head.size()) != head) continue;
+    std::string_view rest = name.substr(head.size());
+    std::size_t dot = rest.find('.');
+    if (dot == std::string_view::npos || !all_digits(rest.substr(0, dot)) || !all_digits(rest.substr(dot + 1))) continue;
+    long long pid = std::stoll(std::string(rest.substr(0, dot)));
+    if (pid <= 0 || pid > INT_MAX || pid == ::getpid()) continue;
+    if (::kill(static_cast<pid_t>(pid), 0) == -1 && errno == ESRCH) ::unlink((prefix_path + std::string(name)).c_str());
+  }
+  ::closedir(folder);
+}
 
 }  // namespace
 
@@ -690,8 +731,10 @@ void write_file_atomically(const std::string& path, std::string_view bytes) {
   std::string dir = slash == std::string::npos ? "." : path.substr(0, slash == 0 ? 1 : slash);
   std::string base = slash == std::string::npos ? path : path.substr(slash + 1);
   if (base.empty()) fail("save: ", quoted(path), " names a folder, not a file");
+  std::string prefix = dir == "." && slash == std::string::npos ? "" : path.substr(0, slash + 1);
+  remove_stale_temporaries(dir, prefix, base);
   std::random_device entropy;
-  std::string tmp = (dir == "." && slash == std::string::npos ? "" : path.substr(0, slash + 1)) + "." + base + ".tmp." +
+  std::string tmp = prefix + "." + base + ".tmp." +
                     std::to_string(getpid()) + "." + std::to_string(entropy());
   int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
   if (fd < 0) fail("save: cannot create ", quoted(tmp), ": ", errno_text());

@@ -126,5 +126,32 @@ TEST(ProtoAtomicSave, FailedSaveLeavesOldFileAndNoTemporary) {
   expect_same_model(model, load(path));
 }
 
+// A pid that no process has: a child that exited and was reaped (pids are not reused that fast).
+pid_t dead_pid() {
+  pid_t child = ::fork();
+  if (child == 0) ::_exit(0);
+  int status = 0;
+  ::waitpid(child, &status, 0);
+  return child;
+}
+
+// Temporaries of a save killed before its rename are removed by the next save of the same target;
+// those of a live process (maybe a save in flight), of other targets and of other shapes are not.
+TEST(ProtoAtomicSave, NextSaveRemovesTemporariesOfDeadProcessesOnly) {
+  std::string dir = scratch_dir("atomic_stale");
+  const std::string dead = ".m.dagrad.tmp." + std::to_string(dead_pid()) + ".123";
+  const std::vector<std::string> kept = {".m.dagrad.tmp." + std::to_string(::getppid()) + ".456",
+                                         ".m.dagrad.tmp." + std::to_string(::getpid()) + ".789",
+                                         ".other.dagrad.tmp." + std::to_string(dead_pid()) + ".123",
+                                         ".m.dagrad.tmp." + std::to_string(dead_pid()) + ".12x",
+                                         "m.dagrad.tmp." + std::to_string(dead_pid()) + ".123"};
+  for (const std::string& name : kept) std::ofstream(dir + "/" + name) << "x";
+  std::ofstream(dir + "/" + dead) << "x";
+  save(small_model(), dir + "/m.dagrad");
+  EXPECT_FALSE(std::filesystem::exists(dir + "/" + dead));
+  for (const std::string& name : kept) EXPECT_TRUE(std::filesystem::exists(dir + "/" + name)) << name;
+  expect_same_model(small_model(), load(dir + "/m.dagrad"));
+}
+
 }  // namespace
 }  // namespace dagrad::testing
