@@ -1,6 +1,8 @@
 // dagrad: the command-line tool. Each subcommand lives in tools/cmd_<name>.cc; this file only
 // dispatches and turns errors into one-line messages and exit codes.
 #include <algorithm>
+#include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <iostream>
 
@@ -45,6 +47,26 @@ void print_help(std::ostream& out) {
 }
 }  // namespace
 
+namespace {
+// Flushes stdout and reports a failed write (a full disk, a closed pipe, /dev/full) as an error:
+// the tool never exits 0 after output was lost. Returns the exit code to use.
+int finish(const std::string& name, int code) {
+  errno = 0;
+  std::cout.flush();
+  bool failed = std::cout.fail();
+  int error = failed ? errno : 0;
+  if (std::fflush(stdout) != 0 || std::ferror(stdout)) {
+    failed = true;
+    if (error == 0) error = errno;
+  }
+  if (!failed) return code;
+  std::cerr << "dagrad" << (name.empty() ? "" : " " + name) << ": error: cannot write standard output: "
+            << (error ? std::strerror(error) : "write failed") << "\n";
+  // A usage error or the command's own error stays the exit code; it was already reported.
+  return code == dagrad::cli::kExitOk ? dagrad::cli::kExitFailure : code;
+}
+}  // namespace
+
 int main(int argc, char** argv) {
   using namespace dagrad::cli;
   if (argc < 2) {
@@ -54,23 +76,25 @@ int main(int argc, char** argv) {
   std::string name = argv[1];
   if (name == "--help" || name == "-h" || name == "help") {
     print_help(std::cout);
-    return kExitOk;
+    return finish("", kExitOk);
   }
   if (name == "--version") {
     std::cout << "dagrad " << DAGRAD_VERSION << "\n";
-    return kExitOk;
+    return finish("", kExitOk);
   }
   for (const auto& command : kCommands) {
     if (name != command.name) continue;
+    int code = kExitFailure;
     try {
-      return command.run(std::vector<std::string>(argv + 2, argv + argc));
+      code = command.run(std::vector<std::string>(argv + 2, argv + argc));
     } catch (const UsageError& e) {
       std::cerr << "dagrad " << name << ": " << e.what() << "\nTry 'dagrad " << name << " --help'.\n";
-      return kExitUsage;
+      code = kExitUsage;
     } catch (const std::exception& e) {
       std::cerr << "dagrad " << name << ": error: " << e.what() << "\n";
-      return kExitFailure;
+      code = kExitFailure;
     }
+    return finish(name, code);
   }
   std::cerr << "dagrad: unknown command '" << name << "'\n";
   print_help(std::cerr);
