@@ -3,6 +3,8 @@
 // ResNet, including batches that leave a partial image group.
 #include <cmath>
 #include <cstdint>
+#include <ostream>
+#include <string>
 #include <vector>
 
 #include <gtest/gtest.h>
@@ -15,6 +17,14 @@ namespace {
 struct Layer {
   std::int64_t n, c, hw, f, k, stride, pad;
 };
+
+// A readable test name and failure print, e.g. "n3_c16_f32_k3_s2_p1_28x28", instead of gtest's byte dump.
+std::string layer_name(const Layer& l) {
+  return "n" + std::to_string(l.n) + "_c" + std::to_string(l.c) + "_f" + std::to_string(l.f) + "_k" + std::to_string(l.k) +
+         "_s" + std::to_string(l.stride) + "_p" + std::to_string(l.pad) + "_" + std::to_string(l.hw) + "x" +
+         std::to_string(l.hw);
+}
+void PrintTo(const Layer& l, std::ostream* out) { *out << layer_name(l); }
 
 std::vector<float> values(std::int64_t count, std::uint32_t seed) {
   std::vector<float> v(static_cast<std::size_t>(count));
@@ -90,7 +100,8 @@ INSTANTIATE_TEST_SUITE_P(ResnetRefShapes, ConvKernels,
                                            Layer{2, 5, 13, 7, 5, 1, 2},
                                            // filter-lane kernels: 25 pixels and 20 taps, off the
                                            // tile of 3; 96 filters
-                                           Layer{3, 5, 6, 96, 2, 1, 0}));
+                                           Layer{3, 5, 6, 96, 2, 1, 0}),
+                         [](const ::testing::TestParamInfo<Layer>& info) { return layer_name(info.param); });
 
 }  // namespace
 }  // namespace dagrad::kernels
