@@ -1,10 +1,12 @@
 #include "graph/tensor.h"
 
 #include <algorithm>
+#include <bit>
 #include <atomic>
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
+#include <type_traits>
 
 namespace dagrad {
 
@@ -167,6 +169,13 @@ std::optional<std::string> first_non_finite(const std::string& name, const Tenso
   if (!is_float(tensor.dtype())) return std::nullopt;
   return dispatch_float(tensor.dtype(), [&]<class T>() -> std::optional<std::string> {
     std::span<const T> values = tensor.data<T>();
+    // A first pass tests only the exponent bits, which vectorizes (the trainer scans every gradient
+    // each step); the element-wise search runs only after a hit.
+    using Bits = std::conditional_t<std::is_same_v<T, float>, std::uint32_t, std::uint64_t>;
+    constexpr Bits exponent = static_cast<Bits>(std::is_same_v<T, float> ? 0x7f800000ULL : 0x7ff0000000000000ULL);
+    bool any = false;
+    for (const T v : values) any |= (std::bit_cast<Bits>(v) & exponent) == exponent;
+    if (!any) return std::nullopt;
     for (std::size_t i = 0; i < values.size(); ++i) {
       const T v = values[i];
       if (std::isfinite(v)) continue;

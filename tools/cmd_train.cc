@@ -1,18 +1,27 @@
 // dagrad train: trains a zoo model (or a model file) on an MNIST-family dataset with SGD, writing an
-// atomic checkpoint, a metrics CSV and an SVG plot after every epoch; --resume continues a checkpoint.
+// atomic checkpoint, a metrics CSV and an SVG plot after every epoch. The checkpoint carries the
+// whole run (recipe, data folder, limits, output paths), so `--resume CHECKPOINT` alone continues it.
 #include <cstdio>
 #include <filesystem>
 #include <iostream>
+#include <limits>
+#include <sstream>
 
 #include "models/zoo.h"
+#include "proto/file_lock.h"
 #include "proto/model_file.h"
+#include "runtime/memory.h"
 #include "tools/cli.h"
+#include "tools/output_check.h"
 #include "tools/progress.h"
 #include "train/trainer.h"
 
 namespace dagrad::cli {
 
 namespace {
+
+// Flags a resumed run may change; every other flag must agree with the checkpoint.
+constexpr const char* kMayChangeOnResume = "--epochs (to extend the run), --threads, --check-numerics and --ignore-memory-check";
 
 // "out/resnet.dagrad" -> "out/resnet" (also strips ".dagrad.txt").
 std::string strip_model_extension(const std::string& path) {
@@ -22,9 +31,45 @@ std::string strip_model_extension(const std::string& path) {
   return path;
 }
 
-template <class T> void override_if_given(const po::variables_map& vm, const char* name, T& target) {
-  if (vm.count(name) && !vm[name].defaulted()) target = vm[name].as<T>();
+std::string absolute_path(const std::string& path) {
+  return std::filesystem::absolute(std::filesystem::path(path)).lexically_normal().string();
 }
+
+template <class T> std::string text_of(const T& value) {
+  std::ostringstream out;
+  out << value;
+  return out.str();
+}
+
+// A value of the run: the checkpoint's when resuming, unless the flag was given, in which case the
+// two must agree (a resume never silently changes the run).
+class RunSettings {
+ public:
+  RunSettings(const po::variables_map& vm, const std::string* checkpoint) : vm_(vm), checkpoint_(checkpoint) {}
+
+  bool given(const char* flag) const { return vm_.count(flag) && !vm_[flag].defaulted(); }
+
+  template <class T> void settle(const char* flag, T& value, const T& from_flag) const {
+    if (!checkpoint_) {
+      if (vm_.count(flag)) value = from_flag;
+      return;
+    }
+    if (given(flag) && !(from_flag == value))
+      throw UsageError("--" + std::string(flag) + " " + text_of(from_flag) + " conflicts with the checkpoint " + *checkpoint_ +
+                       ", whose run has " + text_of(value) + "; a resumed run keeps its settings (only " + kMayChangeOnResume +
+                       " may change): leave the flag out, or start a new run with --from");
+  }
+  template <class T> void settle(const char* flag, T& value) const {
+    if (vm_.count(flag)) settle(flag, value, vm_[flag].as<T>());
+  }
+  void settle_path(const char* flag, std::string& value) const {
+    if (vm_.count(flag)) settle(flag, value, absolute_path(vm_[flag].as<std::string>()));
+  }
+
+ private:
+  const po::variables_map& vm_;
+  const std::string* checkpoint_;
+};
 
 }  // namespace
 
@@ -32,15 +77,15 @@ int run_train(const std::vector<std::string>& args) {
   const train::TrainOptions defaults;
   po::options_description options("options");
   options.add_options()
-      ("model", po::value<std::string>(), "zoo model to train from scratch (see dagrad models)")
+      ("model", po::value<std::string>(), "zoo model to train from scratch (see dagrad summary --help)")
       ("from", po::value<std::string>(), "model file to start from (its weights; its training state is dropped)")
-      ("resume", po::value<std::string>(), "checkpoint to continue (its recipe is reused unless overridden)")
+      ("resume", po::value<std::string>(), "checkpoint to continue: the run it records, unchanged (see below)")
       ("data-dir", po::value<std::string>()->default_value(train::kDefaultDataDir),
-       "folder of MNIST-family IDX files (train-images-idx3-ubyte[.gz], ...); --data works too")
+       "folder of MNIST-family IDX files (train-images-idx3-ubyte[.gz], ...)")
       ("epochs", po::value<std::int64_t>()->default_value(defaults.epochs), "total epochs")
       ("batch", po::value<std::int64_t>()->default_value(defaults.batch), "batch size")
       ("lr", po::value<double>()->default_value(defaults.sgd.lr), "base learning rate")
-      ("momentum", po::value<double>()->default_value(defaults.sgd.momentum), "SGD momentum")
+      ("momentum", po::value<double>()->default_value(defaults.sgd.momentum), "SGD momentum, in [0, 1)")
       ("nesterov", po::bool_switch(), "Nesterov momentum")
       ("weight-decay", po::value<double>()->default_value(defaults.sgd.weight_decay), "L2 weight decay")
       ("schedule", po::value<std::string>()->default_value(defaults.schedule),
@@ -48,41 +93,114 @@ int run_train(const std::vector<std::string>& args) {
       ("warmup", po::value<double>()->default_value(0), "linear warm-up length in epochs")
       ("seed", po::value<std::uint64_t>()->default_value(0), "seed of the initial weights, shuffling and dropout")
       ("threads", po::value<int>()->default_value(0), "worker threads (0: all cores); results do not depend on it")
-      ("out", po::value<std::string>()->default_value("model.dagrad"), "trained model file")
+      ("out", po::value<std::string>(), "trained model file (required for a new run)")
       ("checkpoint", po::value<std::string>(), "checkpoint file written after each epoch (default OUT.checkpoint.dagrad)")
       ("metrics", po::value<std::string>(), "metrics prefix: PREFIX.csv and PREFIX.svg (default: OUT without extension)")
       ("limit-train", po::value<std::int64_t>()->default_value(0), "use only the first N training images (0: all)")
       ("limit-test", po::value<std::int64_t>()->default_value(0), "use only the first N test images (0: all)")
       ("eval-batch", po::value<std::int64_t>()->default_value(defaults.eval_batch), "batch size of evaluation")
-      ("check-numerics", po::bool_switch(), "stop at the first node producing NaN or Inf");
+      ("check-numerics", po::bool_switch(), "stop at the first node producing NaN or Inf, naming it")
+      ("ignore-memory-check", po::bool_switch(), "run even when the run's buffers exceed the memory available");
   po::variables_map vm;
-  if (!parse("train", "--model NAME | --from FILE | --resume CHECKPOINT [options]", options, {}, args, vm)) return kExitOk;
+  if (!parse("train",
+             "--model NAME --out FILE | --from FILE --out FILE | --resume CHECKPOINT [options]\n\n"
+             "A checkpoint records the whole run (recipe, data folder, limits, output paths): --resume CHECKPOINT alone\n"
+             "continues it exactly. A flag given with --resume must agree with the checkpoint, except " +
+                 std::string(kMayChangeOnResume) + ".",
+             options, {}, args, vm))
+    return kExitOk;
   const int sources = static_cast<int>(vm.count("model") + vm.count("from") + vm.count("resume"));
   if (sources != 1) throw UsageError("give exactly one of --model, --from and --resume");
 
-  // The recipe: a checkpoint's own, or the defaults, then whatever the command line says.
+  // Every flag is checked before anything is read or written.
+  const std::int64_t epochs_flag = int_at_least(vm, "epochs", 1);
+  const std::int64_t batch_flag = int_at_least(vm, "batch", 1);
+  const std::int64_t eval_batch_flag = int_at_least(vm, "eval-batch", 1);
+  const std::int64_t limit_train_flag = int_at_least(vm, "limit-train", 0);
+  const std::int64_t limit_test_flag = int_at_least(vm, "limit-test", 0);
+  const double lr_flag = finite_in(vm, "lr", 0, std::numeric_limits<double>::max(), true);
+  const double momentum_flag = finite_in(vm, "momentum", 0, 1, false);
+  const double weight_decay_flag = finite_in(vm, "weight-decay", 0, std::numeric_limits<double>::max(), true);
+  const double warmup_flag = finite_in(vm, "warmup", 0, std::numeric_limits<double>::max(), true);
+  const int threads = threads_option(vm);
+  if (vm.count("model")) require_zoo_model(vm["model"].as<std::string>());
+  try {
+    train::make_schedule(vm["schedule"].as<std::string>(), 1, 1, 1);
+  } catch (const Error& e) {
+    throw UsageError("--schedule: " + std::string(e.what()));
+  }
+
+  // The run: a checkpoint's recipe and record, else the defaults; then the flags.
   Model model;
   train::TrainOptions recipe;
+  train::RunRecord run{.data_dir = absolute_path(train::kDefaultDataDir)};
+  std::string checkpoint_path;
   if (vm.count("resume")) {
-    model = load(vm["resume"].as<std::string>());
+    checkpoint_path = vm["resume"].as<std::string>();
+    model = load(checkpoint_path);
     recipe = train::stored_train_options(model);
+    if (auto record = train::stored_run_record(model)) {
+      run = *record;
+    } else {  // written before checkpoints recorded their run: the flags (or defaults) say where
+      if (!vm.count("out")) throw UsageError(checkpoint_path + " records no output path (an older checkpoint): give --out FILE");
+      if (auto it = model.metadata.find("dataset"); it != model.metadata.end() && !vm.count("data-dir")) run.data_dir = it->second;
+      std::printf("note: %s records no data folder, limits or output paths (an older checkpoint); using the flags and defaults\n",
+                  checkpoint_path.c_str());
+    }
   }
-  override_if_given(vm, "epochs", recipe.epochs);
-  override_if_given(vm, "batch", recipe.batch);
-  override_if_given(vm, "lr", recipe.sgd.lr);
-  override_if_given(vm, "momentum", recipe.sgd.momentum);
-  override_if_given(vm, "weight-decay", recipe.sgd.weight_decay);
-  override_if_given(vm, "schedule", recipe.schedule);
-  override_if_given(vm, "warmup", recipe.warmup_epochs);
-  override_if_given(vm, "seed", recipe.seed);
-  override_if_given(vm, "eval-batch", recipe.eval_batch);
-  if (vm["nesterov"].as<bool>()) recipe.sgd.nesterov = true;
-  recipe.threads = vm["threads"].as<int>();
+  const bool resuming = !checkpoint_path.empty() && train::stored_run_record(model).has_value();
+  const RunSettings settings(vm, resuming ? &checkpoint_path : nullptr);
+  settings.settle("batch", recipe.batch, batch_flag);
+  settings.settle("eval-batch", recipe.eval_batch, eval_batch_flag);
+  settings.settle("lr", recipe.sgd.lr, lr_flag);
+  settings.settle("momentum", recipe.sgd.momentum, momentum_flag);
+  settings.settle("weight-decay", recipe.sgd.weight_decay, weight_decay_flag);
+  settings.settle("warmup", recipe.warmup_epochs, warmup_flag);
+  settings.settle<std::string>("schedule", recipe.schedule);
+  settings.settle<std::uint64_t>("seed", recipe.seed);
+  if (vm["nesterov"].as<bool>()) settings.settle("nesterov", recipe.sgd.nesterov, true);
+  settings.settle("limit-train", run.limit_train, limit_train_flag);
+  settings.settle("limit-test", run.limit_test, limit_test_flag);
+  settings.settle_path("data-dir", run.data_dir);
+  if (!resuming) {
+    if (!vm.count("out")) throw UsageError("give --out FILE, the trained model (its checkpoint and metrics go beside it)");
+    run.out = absolute_path(vm["out"].as<std::string>());
+    const std::string stem = strip_model_extension(run.out);
+    run.checkpoint = absolute_path(vm.count("checkpoint") ? vm["checkpoint"].as<std::string>() : stem + ".checkpoint.dagrad");
+    run.metrics = absolute_path(vm.count("metrics") ? vm["metrics"].as<std::string>() : stem);
+  } else {
+    settings.settle_path("out", run.out);
+    settings.settle_path("checkpoint", run.checkpoint);
+    settings.settle_path("metrics", run.metrics);
+  }
+  // May change on resume: more epochs extend the run (the schedule is recomputed over the new total).
+  if (vm.count("resume") && settings.given("epochs") && epochs_flag < model.training->epoch)
+    throw UsageError("--epochs " + std::to_string(epochs_flag) + " is fewer than the " + std::to_string(model.training->epoch) +
+                     " epochs " + checkpoint_path + " has already trained");
+  if (!vm.count("resume") || settings.given("epochs")) recipe.epochs = epochs_flag;
+  recipe.threads = threads;
   recipe.check_numerics = vm["check-numerics"].as<bool>();
-  if (recipe.batch < 1) throw UsageError("--batch must be positive");
-  if (recipe.epochs < 1) throw UsageError("--epochs must be positive");
 
-  const std::string data_dir = vm["data-dir"].as<std::string>();
+  if (vm.count("resume") && model.training->epoch >= recipe.epochs) {
+    std::printf("%s: the run is finished: all %lld epochs are done (its model is %s); nothing to do and nothing written. "
+                "Pass --epochs N (more than %lld) to train further.\n",
+                checkpoint_path.c_str(), static_cast<long long>(recipe.epochs), run.out.c_str(),
+                static_cast<long long>(recipe.epochs));
+    return kExitOk;
+  }
+
+  // Outputs: distinct, writable and ours alone, all checked before any work.
+  const std::string metrics_csv_path = run.metrics + ".csv", metrics_svg_path = run.metrics + ".svg";
+  const std::vector<std::pair<std::string, std::string>> outputs = {
+      {run.out, "--out"}, {run.checkpoint, "--checkpoint"}, {metrics_csv_path, "--metrics (.csv)"}, {metrics_svg_path, "--metrics (.svg)"}};
+  for (std::size_t i = 0; i < outputs.size(); ++i)
+    for (std::size_t j = i + 1; j < outputs.size(); ++j)
+      if (outputs[i].first == outputs[j].first)
+        throw UsageError(outputs[i].second + " and " + outputs[j].second + " both name " + outputs[i].first);
+  for (const auto& [path, flag] : outputs) check_output_writable(path, flag);
+  FileLock out_lock = FileLock::acquire(run.out, "dagrad train --out");
+  FileLock checkpoint_lock = FileLock::acquire(run.checkpoint, "dagrad train --checkpoint");
+
   if (vm.count("model")) {
     const std::string name = vm["model"].as<std::string>();
     model.graph = models::build_model(name, {.batch = recipe.batch, .dtype = DType::f32, .seed = recipe.seed, .training = true});
@@ -92,25 +210,21 @@ int run_train(const std::vector<std::string>& args) {
     model.training.reset();
     model.metadata.erase("train.history");
   }
-  model.metadata["dataset"] = data_dir;
+  train::store_run_record(run, model);
 
-  auto train_full = train::load_mnist_split(data_dir, "train");
-  auto test_full = train::load_mnist_split(data_dir, "test");
-  const std::int64_t limit_train = vm["limit-train"].as<std::int64_t>(), limit_test = vm["limit-test"].as<std::int64_t>();
+  auto train_full = train::load_mnist_split(run.data_dir, "train");
+  auto test_full = train::load_mnist_split(run.data_dir, "test");
   std::optional<train::SubsetDataset> train_subset, test_subset;
-  if (limit_train > 0) train_subset.emplace(*train_full, std::min(limit_train, train_full->size()));
-  if (limit_test > 0) test_subset.emplace(*test_full, std::min(limit_test, test_full->size()));
+  if (run.limit_train > 0) train_subset.emplace(*train_full, std::min(run.limit_train, train_full->size()));
+  if (run.limit_test > 0) test_subset.emplace(*test_full, std::min(run.limit_test, test_full->size()));
   const train::Dataset& train_data = train_subset ? static_cast<const train::Dataset&>(*train_subset) : *train_full;
   const train::Dataset& test_data = test_subset ? static_cast<const train::Dataset&>(*test_subset) : *test_full;
-
-  const std::string out = vm["out"].as<std::string>();
-  const std::string stem = strip_model_extension(out);
-  const std::string checkpoint = vm.count("checkpoint") ? vm["checkpoint"].as<std::string>() : stem + ".checkpoint.dagrad";
-  const std::string metrics = vm.count("metrics") ? vm["metrics"].as<std::string>() : stem;
   const std::string title = (model.metadata.count("model") ? model.metadata["model"] : std::string("model")) + " on " +
-                            std::filesystem::path(data_dir).filename().string();
+                            std::filesystem::path(run.data_dir).filename().string();
 
   train::Trainer trainer(model, train_data, &test_data, recipe);
+  if (!vm["ignore-memory-check"].as<bool>())
+    runtime::check_memory_fits(trainer.peak_bytes(), "training at batch " + std::to_string(recipe.batch));
   std::printf("training %s: %lld parameters, %lld training / %lld test images, %lld steps per epoch, epochs %lld..%lld\n",
               title.c_str(), static_cast<long long>(model.graph.parameter_count()), static_cast<long long>(train_data.size()),
               static_cast<long long>(test_data.size()), static_cast<long long>(trainer.steps_per_epoch()),
@@ -120,21 +234,33 @@ int run_train(const std::vector<std::string>& args) {
               recipe.sgd.lr, recipe.sgd.momentum, recipe.sgd.nesterov ? " (nesterov)" : "", recipe.sgd.weight_decay,
               recipe.schedule.c_str(), recipe.warmup_epochs, static_cast<long long>(recipe.batch),
               static_cast<unsigned long long>(recipe.seed), trainer.normalization().mean, trainer.normalization().std);
+  std::printf("writes %s, checkpoint %s, metrics %s and %s\n", run.out.c_str(), run.checkpoint.c_str(), metrics_csv_path.c_str(),
+              metrics_svg_path.c_str());
   std::fflush(stdout);
 
   ProgressReporter progress(std::cerr, stderr_is_terminal());
-  trainer.run([&](const train::BatchProgress& p) { progress.batch(p); },
-              [&](const train::EpochMetrics& m, const Model& current) {
-                progress.end_epoch();
-                save(current, checkpoint);
-                write_file_atomically(metrics + ".csv", train::metrics_csv(trainer.history()));
-                write_file_atomically(metrics + ".svg", train::metrics_svg(trainer.history(), title));
-                std::printf("%s\n", format_epoch(m, recipe.epochs).c_str());
-                std::fflush(stdout);
-              });
-  save(model, out);
-  std::printf("saved %s (checkpoint %s, metrics %s.csv and %s.svg)\n", out.c_str(), checkpoint.c_str(), metrics.c_str(),
-              metrics.c_str());
+  std::int64_t last_saved_epoch = vm.count("resume") ? model.training->epoch : -1;
+  try {
+    trainer.run([&](const train::BatchProgress& p) { progress.batch(p); },
+                [&](const train::EpochMetrics& m, const Model& current) {
+                  progress.end_epoch();
+                  save(current, run.checkpoint);
+                  last_saved_epoch = m.epoch;
+                  write_file_atomically(metrics_csv_path, train::metrics_csv(trainer.history()));
+                  write_file_atomically(metrics_svg_path, train::metrics_svg(trainer.history(), title));
+                  std::printf("%s\n", format_epoch(m, recipe.epochs).c_str());
+                  std::fflush(stdout);
+                });
+  } catch (const Error& e) {
+    progress.end_epoch();
+    const std::string kept = last_saved_epoch >= 0 ? "the checkpoint " + run.checkpoint + " (after epoch " +
+                                                         std::to_string(last_saved_epoch) + ") is kept"
+                                                   : "no checkpoint was written";
+    fail(e.what(), "; ", kept, " and ", run.out, " was not written");
+  }
+  save(model, run.out);
+  std::printf("saved %s (checkpoint %s, metrics %s and %s)\n", run.out.c_str(), run.checkpoint.c_str(), metrics_csv_path.c_str(),
+              metrics_svg_path.c_str());
   return kExitOk;
 }
 

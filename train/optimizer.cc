@@ -82,7 +82,8 @@ ScheduleKind schedule_kind_from_name(const std::string& name) {
 Schedule make_schedule(const std::string& spec, double base_lr, std::int64_t steps_per_epoch, std::int64_t epochs,
                        double warmup_epochs) {
   if (steps_per_epoch < 1 || epochs < 1) fail("schedule: needs at least one step and one epoch");
-  if (!(warmup_epochs >= 0)) fail("schedule: warm-up must be non-negative, got ", warmup_epochs, " epochs");
+  if (!(std::isfinite(base_lr) && base_lr >= 0)) fail("schedule: the learning rate must be finite and non-negative, got ", base_lr);
+  if (!(std::isfinite(warmup_epochs) && warmup_epochs >= 0)) fail("schedule: warm-up must be non-negative, got ", warmup_epochs, " epochs");
   std::vector<std::string> parts;
   std::size_t start = 0;
   for (;;) {
@@ -109,9 +110,10 @@ Schedule make_schedule(const std::string& spec, double base_lr, std::int64_t ste
   if (s.kind == ScheduleKind::step) {
     if (parts.size() > 3) fail("schedule '", spec, "': expected step[:EPOCHS[:GAMMA]]");
     double every = parts.size() > 1 ? number(1) : std::ceil(static_cast<double>(epochs) / 3);
-    if (!(every > 0)) fail("schedule '", spec, "': the step interval must be positive");
+    if (!(std::isfinite(every) && every > 0)) fail("schedule '", spec, "': the step interval must be a positive number of epochs");
     s.step_every = std::max<std::int64_t>(1, std::llround(every * static_cast<double>(steps_per_epoch)));
     if (parts.size() > 2) s.gamma = number(2);
+    if (!(std::isfinite(s.gamma) && s.gamma > 0)) fail("schedule '", spec, "': the factor GAMMA must be finite and positive, got ", s.gamma);
   } else if (parts.size() > 1) {
     fail("schedule '", spec, "': '", parts[0], "' takes no parameters");
   }

@@ -117,6 +117,13 @@ void fill_missing_tensors(Model& model) {
   }
 }
 
+// Throws naming the step and the tensor when `t` holds a non-finite value.
+void check_finite(const Tensor& t, const std::string& what, const TrainingState& state, std::int64_t batch) {
+  if (auto bad = first_non_finite(what, t))
+    fail("train: diverged at step ", state.step, " (epoch ", state.epoch + 1, ", batch ", batch, "): ", *bad,
+         "; try a lower learning rate");
+}
+
 std::uint64_t step_seed(std::uint64_t seed, std::int64_t step) {
   return SplitMix64(seed ^ (static_cast<std::uint64_t>(step) * 0xd1b54a32d192ed03ULL)).next();
 }
@@ -157,6 +164,40 @@ TrainOptions stored_train_options(const Model& model) {
   if (it == model.metadata.end()) fail("training state: missing metadata 'train.schedule'");
   o.schedule = it->second;
   return o;
+}
+
+void store_run_record(const RunRecord& r, Model& model) {
+  model.metadata["dataset"] = r.data_dir;  // evaluate's default data folder too
+  model.metadata["train.limit_train"] = std::to_string(r.limit_train);
+  model.metadata["train.limit_test"] = std::to_string(r.limit_test);
+  model.metadata["train.out"] = r.out;
+  model.metadata["train.checkpoint"] = r.checkpoint;
+  model.metadata["train.metrics"] = r.metrics;
+}
+
+std::optional<RunRecord> stored_run_record(const Model& model) {
+  const char* keys[] = {"dataset", "train.limit_train", "train.limit_test", "train.out", "train.checkpoint", "train.metrics"};
+  std::size_t present = 0;
+  for (const char* key : keys) present += model.metadata.count(key);
+  if (present == 0 || (present == 1 && model.metadata.count("dataset"))) return std::nullopt;  // written before runs were recorded
+  auto text = [&](const char* key) {
+    auto it = model.metadata.find(key);
+    if (it == model.metadata.end() || it->second.empty()) fail("training state: missing metadata '", key, "'");
+    return it->second;
+  };
+  auto count = [&](const char* key) {
+    const std::string value = text(key);
+    std::size_t used = 0;
+    long long n = -1;
+    try {
+      n = std::stoll(value, &used);
+    } catch (const std::exception&) {
+    }
+    if (used != value.size() || n < 0) fail("training state: metadata '", key, "' is '", value, "', not a count");
+    return static_cast<std::int64_t>(n);
+  };
+  return RunRecord{.data_dir = text("dataset"), .limit_train = count("train.limit_train"), .limit_test = count("train.limit_test"),
+                   .out = text("train.out"), .checkpoint = text("train.checkpoint"), .metrics = text("train.metrics")};
 }
 
 void store_normalization(const Normalization& norm, Model& model) {
@@ -246,6 +287,12 @@ Trainer::Trainer(Model& model, const Dataset& train, const Dataset* test, TrainO
     : model_(model), train_(train), test_(test), options_(std::move(options)) {
   if (options_.epochs < 1) fail("train: epochs must be positive, got ", options_.epochs);
   if (options_.batch < 1) fail("train: batch size must be positive, got ", options_.batch);
+  if (options_.eval_batch < 1) fail("train: evaluation batch size must be positive, got ", options_.eval_batch);
+  const SgdOptions& sgd = options_.sgd;
+  if (!(std::isfinite(sgd.lr) && sgd.lr >= 0)) fail("train: the learning rate must be finite and non-negative, got ", sgd.lr);
+  if (!(sgd.momentum >= 0 && sgd.momentum < 1)) fail("train: momentum must be in [0, 1), got ", sgd.momentum);
+  if (!(std::isfinite(sgd.weight_decay) && sgd.weight_decay >= 0))
+    fail("train: weight decay must be finite and non-negative, got ", sgd.weight_decay);
   if (model.graph.loss() == kNoValue) fail("train: the model has no loss");
   check_inputs(model.graph, train);
   if (test) check_inputs(model.graph, *test);
@@ -277,6 +324,11 @@ Trainer::Trainer(Model& model, const Dataset& train, const Dataset* test, TrainO
   full_batch_ = std::min(options_.batch, train.size());
   full_ = build_step_plan(full_batch_);
   if (train.size() % full_batch_) remainder_ = build_step_plan(train.size() % full_batch_);
+  peak_bytes_ = full_.plan.peak_bytes() + (remainder_ ? remainder_->plan.peak_bytes() : 0);
+  if (test) {
+    Graph eval = with_batch(model.graph, std::min(options_.eval_batch, test->size()), false);
+    peak_bytes_ += runtime::compile(eval, {.threads = 1}, {eval.loss(), find_logits(eval)}).peak_bytes();
+  }
 }
 
 Trainer::StepPlan Trainer::build_step_plan(std::int64_t batch) const {
@@ -300,21 +352,26 @@ Trainer::StepPlan Trainer::build_step_plan(std::int64_t batch) const {
   return p;
 }
 
-std::pair<double, std::int64_t> Trainer::step(const StepPlan& p, const Batch& batch) {
+std::pair<double, std::int64_t> Trainer::step(const StepPlan& p, const Batch& batch, std::int64_t batch_index) {
   TrainingState& state = *model_.training;
   runtime::Feeds feeds = runtime::feeds_from({&model_.parameters, &model_.state});
   feeds[kImageInput] = &batch.images;
   feeds[kLabelInput] = &batch.labels;
   runtime::RunResult r = runtime::run(p.plan, feeds, step_seed(state.rng_seed, state.step));
+  // Nothing is applied until the loss, every gradient and every state update are known to be finite.
+  check_finite(r.at(p.loss), "the loss", state, batch_index);
+  for (const auto& [name, grad] : p.gradients) check_finite(r.at(grad), "the gradient of " + name, state, batch_index);
+  for (const auto& [name, next] : p.state_updates) check_finite(r.at(next), "state " + name, state, batch_index);
   const double loss = r.at(p.loss).at(0);
-  if (!std::isfinite(loss))
-    fail("train: the loss became ", loss, " at step ", state.step, " (epoch ", state.epoch + 1,
-         "); try a lower learning rate or --check-numerics");
   const std::int64_t correct = count_correct(r.at(p.logits), batch.labels, nullptr);
   for (const auto& [name, next] : p.state_updates) model_.state.at(name) = std::move(r.values.at(next));
   const double lr = schedule_.lr_at(state.step);
-  for (const auto& [name, grad] : p.gradients)
-    sgd_update(model_.parameters.at(name), r.at(grad), state.buffers.at(momentum_buffer_name(name)), lr, options_.sgd);
+  for (const auto& [name, grad] : p.gradients) {
+    Tensor& momentum = state.buffers.at(momentum_buffer_name(name));
+    sgd_update(model_.parameters.at(name), r.at(grad), momentum, lr, options_.sgd);
+    check_finite(momentum, "the momentum of " + name, state, batch_index);
+    check_finite(model_.parameters.at(name), "parameter " + name + " after the update", state, batch_index);
+  }
   ++state.step;
   return {loss, correct};
 }
@@ -341,7 +398,7 @@ EpochMetrics Trainer::train_epoch(const BatchCallback& on_batch) {
     Batch batch = loader.next();  // starts assembling the following batch
     last_lr = schedule_.lr_at(state.step);
     const StepPlan& plan = batch.size() == full_batch_ ? full_ : *remainder_;
-    auto [loss, batch_correct] = step(plan, batch);
+    auto [loss, batch_correct] = step(plan, batch, progress.batch + 1);
     loss_sum += loss * static_cast<double>(batch.size());
     correct += batch_correct;
     progress.batch += 1;
@@ -363,6 +420,8 @@ EpochMetrics Trainer::train_epoch(const BatchCallback& on_batch) {
   m.test_loss = m.test_accuracy = std::numeric_limits<double>::quiet_NaN();
   if (test_) {
     Evaluation e = evaluate(model_, *test_, norm_, {.batch = options_.eval_batch, .threads = options_.threads});
+    if (!std::isfinite(e.loss))
+      fail("train: diverged in epoch ", state.epoch + 1, ": the test loss is ", e.loss, " though every step was finite");
     m.test_loss = e.loss;
     m.test_accuracy = e.accuracy;
     m.test_seconds = e.seconds;

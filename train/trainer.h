@@ -37,6 +37,17 @@ struct TrainOptions {
 void store_train_options(const TrainOptions& options, Model& model);
 TrainOptions stored_train_options(const Model& model);  // throws if the model has no training state
 
+// Where a run reads and writes. The trainer's checkpoint carries it, so that `--resume CHECKPOINT`
+// alone continues the same run on the same data into the same files. Paths are absolute.
+struct RunRecord {
+  std::string data_dir;
+  std::int64_t limit_train = 0, limit_test = 0;  // 0: every image
+  std::string out, checkpoint, metrics;          // metrics: the prefix of PREFIX.csv and PREFIX.svg
+};
+void store_run_record(const RunRecord& record, Model& model);
+// nullopt for checkpoints written before runs were recorded; throws on a damaged record.
+std::optional<RunRecord> stored_run_record(const Model& model);
+
 // The normalization the model was trained with, kept in its metadata.
 void store_normalization(const Normalization& norm, Model& model);
 std::optional<Normalization> stored_normalization(const Model& model);
@@ -84,12 +95,18 @@ class Trainer {
   using EpochCallback = std::function<void(const EpochMetrics&, const Model&)>;
 
   bool finished() const;
-  // Trains the next epoch (the last partial batch included) and evaluates on the test set.
+  // Trains the next epoch (the last partial batch included) and evaluates on the test set. Divergence
+  // is an error: the first non-finite loss, gradient, parameter, momentum or state value throws,
+  // naming the step and the tensor (and the test loss after the epoch must be finite too).
   EpochMetrics train_epoch(const BatchCallback& on_batch = {});
   // Trains the remaining epochs; on_epoch runs after each (write the checkpoint there).
   void run(const BatchCallback& on_batch = {}, const EpochCallback& on_epoch = {});
 
   std::int64_t steps_per_epoch() const { return steps_per_epoch_; }
+  // Bytes the run's buffers need at their peak: the full-batch and last-batch step plans, whose
+  // buffers stay allocated between steps, plus one evaluation plan; the model's own tensors and the
+  // datasets are not counted (they are already in memory).
+  std::int64_t peak_bytes() const { return peak_bytes_; }
   const Schedule& schedule() const { return schedule_; }
   const Normalization& normalization() const { return norm_; }
   const TrainOptions& options() const { return options_; }
@@ -104,8 +121,8 @@ class Trainer {
     std::vector<std::pair<std::string, ValueId>> state_updates;  // state name, next value
   };
   StepPlan build_step_plan(std::int64_t batch) const;
-  // One optimizer step; returns {mean loss, correct predictions}.
-  std::pair<double, std::int64_t> step(const StepPlan& plan, const Batch& batch);
+  // One optimizer step (batch_index is 1-based, for messages); returns {mean loss, correct predictions}.
+  std::pair<double, std::int64_t> step(const StepPlan& plan, const Batch& batch, std::int64_t batch_index);
 
   Model& model_;
   const Dataset& train_;
@@ -118,6 +135,7 @@ class Trainer {
   StepPlan full_;
   std::optional<StepPlan> remainder_;
   std::vector<EpochMetrics> history_;
+  std::int64_t peak_bytes_ = 0;
 };
 
 }  // namespace dagrad::train
