@@ -7,6 +7,7 @@
 
 #include "autodiff/grad.h"
 #include "graph/error.h"
+#include "runtime/memory.h"
 #include "train/random.h"
 
 namespace dagrad::train {
@@ -243,7 +244,10 @@ Evaluation evaluate(const Model& model, const Dataset& data, const Normalization
   check_inputs(model.graph, data);
   if (options.batch < 1) fail("evaluate: batch size must be positive, got ", options.batch);
   if (model.graph.loss() == kNoValue) fail("evaluate: the model has no loss");
+  if (auto bad = first_non_finite(model.parameters)) fail("evaluate: non-finite parameter ", *bad);
+  if (auto bad = first_non_finite(model.state)) fail("evaluate: non-finite state ", *bad);
   const std::int64_t n = data.size();
+  if (n < 1) fail("evaluate: the dataset holds no samples");
   const std::int64_t batch = std::min(options.batch, n);
   const DType dtype = model.graph.value(model.graph.at(kImageInput)).type.dtype;
 
@@ -260,21 +264,38 @@ Evaluation evaluate(const Model& model, const Dataset& data, const Normalization
   EvalPlan full = make_plan(batch);
   std::optional<EvalPlan> remainder;
   if (n % batch) remainder = make_plan(n % batch);
+  if (options.check_memory) {
+    // The plans' peaks, the model's tensors, and two batches of inputs (the one running and the one
+    // the loader assembles meanwhile); the dataset is already in memory.
+    std::int64_t needed = full.plan.peak_bytes() + (remainder ? remainder->plan.peak_bytes() : 0);
+    for (const TensorMap* map : {&model.parameters, &model.state})
+      for (const auto& [name, t] : *map) needed += static_cast<std::int64_t>(t.nbytes());
+    for (ValueId id : full.plan.graph().values_of_kind(ValueKind::input))
+      needed += 2 * byte_count(full.plan.graph().value(id).type.shape, full.plan.graph().value(id).type.dtype);
+    runtime::check_memory_fits(needed, "evaluation at batch " + std::to_string(batch));
+  }
 
   Evaluation result;
   result.confusion.assign(static_cast<std::size_t>(data.classes()), std::vector<std::int64_t>(static_cast<std::size_t>(data.classes())));
   double loss_sum = 0;
-  std::int64_t correct = 0;
+  std::int64_t correct = 0, first_image = 0;
   BatchLoader loader(data, identity_order(n), batch, norm, dtype);
   runtime::Feeds feeds = runtime::feeds_from({&model.parameters, &model.state});
-  while (!loader.done()) {
+  for (std::int64_t batch_index = 1; !loader.done(); ++batch_index) {
     Batch b = loader.next();
     const EvalPlan& p = b.size() == batch ? full : *remainder;
     feeds[kImageInput] = &b.images;
     feeds[kLabelInput] = &b.labels;
     runtime::RunResult r = runtime::run(p.plan, feeds);
+    auto where = [&] {
+      return " in batch " + std::to_string(batch_index) + " (images " + std::to_string(first_image) + " to " +
+             std::to_string(first_image + b.size() - 1) + ")";
+    };
+    if (auto bad = first_non_finite("loss", r.at(p.loss))) fail("evaluate: non-finite ", *bad, where());
+    if (auto bad = first_non_finite("logits", r.at(p.logits))) fail("evaluate: non-finite ", *bad, where());
     loss_sum += r.at(p.loss).at(0) * static_cast<double>(b.size());
     correct += count_correct(r.at(p.logits), b.labels, &result.confusion);
+    first_image += b.size();
   }
   result.samples = n;
   result.loss = loss_sum / static_cast<double>(n);

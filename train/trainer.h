@@ -77,10 +77,14 @@ struct Evaluation {
 struct EvalOptions {
   std::int64_t batch = 500;
   int threads = 0;
+  // Compare the evaluation's peak bytes (the plans, the model's tensors, two input batches) with the
+  // memory available before running (runtime::check_memory_fits).
+  bool check_memory = false;
 };
 
 // Inference-mode evaluation (batch norm uses running statistics, dropout is off) of every sample,
-// the last partial batch included.
+// the last partial batch included. Non-finite parameters or state, and a batch whose loss or logits
+// are not finite, are errors naming the tensor or the batch.
 Evaluation evaluate(const Model& model, const Dataset& data, const Normalization& norm, const EvalOptions& options = {});
 
 class Trainer {
