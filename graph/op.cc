@@ -47,8 +47,55 @@ int OpDef::min_inputs() const {
   return n;
 }
 
+bool checked_product(std::span<const std::int64_t> factors, std::int64_t& result) {
+  std::int64_t value = 1;
+  for (std::int64_t f : factors)
+    if (__builtin_mul_overflow(value, f, &value)) return false;
+  result = value;
+  return true;
+}
+
+void FlopContext::overflow() const {
+  fail("the FLOP count of node '", node_.name, "' (", node_.op, ") overflows int64 (more than 9.2e18)");
+}
+
+std::int64_t FlopContext::product(std::initializer_list<std::int64_t> factors) const {
+  std::int64_t value = 0;
+  if (!checked_product(std::span(factors.begin(), factors.size()), value)) overflow();
+  return value;
+}
+
+std::int64_t FlopContext::times_dims(std::int64_t count, const Shape& dims, std::size_t from) const {
+  for (std::size_t i = from; i < dims.size(); ++i)
+    if (__builtin_mul_overflow(count, dims[i], &count)) overflow();
+  return count;
+}
+
+std::int64_t FlopContext::sum(std::initializer_list<std::int64_t> terms) const {
+  std::int64_t value = 0;
+  for (std::int64_t t : terms)
+    if (__builtin_add_overflow(value, t, &value)) overflow();
+  return value;
+}
+
+namespace {
+// TEMPORARY: traits of ops whose files are being moved onto family helpers and do not declare
+// them yet. Each entry goes when its file declares the trait; nothing outside graph/op.cc sees it.
+void fill_undeclared_traits(OpDef& def) {
+  const std::string& op = def.name;
+  if ((op == "relu" || op == "relu_grad" || op == "add" || op == "scale" || op == "mul") && def.in_place_input < 0)
+    def.in_place_input = 0;
+  if (op == "relu" && def.activation == Activation::none) def.activation = Activation::relu;
+  if (op == "conv2d_grad_input" && !def.flops)  // the products of the forward convolution that made dy
+    def.flops = [](const std::any&, const FlopContext& c) { return c.times_dims(c.product({2, element_count(c.input(0))}), c.input(1), 1); };
+  if (op == "conv2d_grad_filter" && !def.flops)  // one product per element of dy and filter tap
+    def.flops = [](const std::any&, const FlopContext& c) { return c.times_dims(c.product({2, element_count(c.input(1))}), c.output(0), 1); };
+}
+}  // namespace
+
 void OpRegistry::add(OpDef def) {
   if (ops_.count(def.name)) fail("op '", def.name, "' is registered twice");
+  fill_undeclared_traits(def);
   std::string name = def.name;
   ops_.emplace(name, std::make_unique<OpDef>(std::move(def)));
 }

@@ -5,7 +5,9 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <initializer_list>
 #include <memory>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -100,6 +102,43 @@ struct OpExample {
   std::vector<ExampleInput> inputs;
 };
 
+// Given to an op's FLOP rule: the node and the types of its inputs and outputs.
+class FlopContext {
+ public:
+  FlopContext(const Node& node, std::vector<TensorType> inputs, std::vector<TensorType> outputs)
+      : node_(node), inputs_(std::move(inputs)), outputs_(std::move(outputs)) {}
+  const Node& node() const { return node_; }
+  const Shape& input(int i) const { return inputs_.at(i).shape; }
+  const Shape& output(int i) const { return outputs_.at(i).shape; }
+  int num_outputs() const { return static_cast<int>(outputs_.size()); }
+  // The product of the factors, each step overflow-checked: past int64 it throws an Error naming
+  // the node and op, so a huge model's count is an error, never a wrapped number.
+  std::int64_t product(std::initializer_list<std::int64_t> factors) const;
+  // count * dims[from] * dims[from + 1] * ..., checked the same way.
+  std::int64_t times_dims(std::int64_t count, const Shape& dims, std::size_t from) const;
+  std::int64_t sum(std::initializer_list<std::int64_t> terms) const;
+
+ private:
+  [[noreturn]] void overflow() const;
+  const Node& node_;
+  std::vector<TensorType> inputs_, outputs_;
+};
+
+// result = a * b * ...; false when a step leaves int64.
+bool checked_product(std::span<const std::int64_t> factors, std::int64_t& result);
+
+// Activations a kernel can apply as an epilogue (see ChannelEpilogue).
+enum class Activation { none, relu };
+
+// A per-channel (dim 1) map applied by a kernel to its output while it is still in cache:
+// y = T(double(y) * scale[c] + shift[c]), then the activation computed as its op computes it, so a
+// fused run is bitwise equal to the separate ops.
+struct ChannelEpilogue {
+  const double* scale = nullptr;
+  const double* shift = nullptr;
+  Activation activation = Activation::none;
+};
+
 struct OpDef {
   std::string name;
   int version = 1;
@@ -117,6 +156,15 @@ struct OpDef {
   std::function<void(const std::any&, KernelContext&)> forward;
   std::function<std::vector<Value>(const std::any&, GradContext&)> grad;  // empty: not differentiable
 
+  // Traits the runtime and analyses ask for instead of naming ops (see OpSpec for their meaning).
+  bool writes_every_output = true;
+  int in_place_input = -1;
+  std::function<std::int64_t(const std::any&, const FlopContext&)> flops;  // empty: one per output element
+  Activation activation = Activation::none;
+  std::function<void(const std::any&, KernelContext&, const ChannelEpilogue&)> forward_with_epilogue;
+  std::function<bool(const std::any&)> is_channel_affine;
+  std::function<void(const std::any&, std::span<const Tensor* const>, std::span<double>, std::span<double>)> channel_affine;
+
   int min_inputs() const;
   int max_inputs() const { return static_cast<int>(inputs.size()); }
   bool differentiable() const { return static_cast<bool>(grad); }
@@ -133,6 +181,25 @@ template <class A> struct OpSpec {
   std::function<std::vector<TensorType>(const A&, InferContext&)> infer;
   std::function<void(const A&, KernelContext&)> forward;
   std::function<std::vector<Value>(const A&, GradContext&)> grad;
+
+  // Whether the forward kernel writes every element of every output. When false the runtime
+  // zero-fills the outputs first (scatter-add kernels that rely on a cleared buffer).
+  bool writes_every_output = true;
+  // The input whose buffer output 0 may take over when that input dies here (same type; each
+  // element read before it is written by the same iteration). -1: none.
+  int in_place_input = -1;
+  // Multiply-adds count 2. Empty: one FLOP per output element (memory-bound ops).
+  std::function<std::int64_t(const A&, const FlopContext&)> flops;
+  // Fusion hooks. An op y = activation(x) that a kernel may apply as its epilogue.
+  Activation activation = Activation::none;
+  // A kernel that can apply a ChannelEpilogue to output 0 (conv2d); runs as forward otherwise.
+  std::function<void(const A&, KernelContext&, const ChannelEpilogue&)> forward_with_epilogue;
+  // An op that is, with these attributes, y0 = x * scale[c] + shift[c] per channel of input 0
+  // (batch_norm in inference), its other inputs read-only parameters. channel_affine fills scale
+  // and shift from those inputs (inputs[0] may be null: x is not needed) with the op's own arithmetic.
+  std::function<bool(const A&)> is_channel_affine;
+  std::function<void(const A&, std::span<const Tensor* const> inputs, std::span<double> scale, std::span<double> shift)>
+      channel_affine;
 };
 
 template <class A> OpDef define_op(OpSpec<A> spec) {
@@ -151,6 +218,21 @@ template <class A> OpDef define_op(OpSpec<A> spec) {
   def.forward = [f = spec.forward](const std::any& a, KernelContext& c) { f(std::any_cast<const A&>(a), c); };
   if (spec.grad)
     def.grad = [f = spec.grad](const std::any& a, GradContext& c) { return f(std::any_cast<const A&>(a), c); };
+  def.writes_every_output = spec.writes_every_output;
+  def.in_place_input = spec.in_place_input;
+  if (spec.flops)
+    def.flops = [f = spec.flops](const std::any& a, const FlopContext& c) { return f(std::any_cast<const A&>(a), c); };
+  def.activation = spec.activation;
+  if (spec.forward_with_epilogue)
+    def.forward_with_epilogue = [f = spec.forward_with_epilogue](const std::any& a, KernelContext& c,
+                                                                 const ChannelEpilogue& e) { f(std::any_cast<const A&>(a), c, e); };
+  if (spec.is_channel_affine && spec.channel_affine) {
+    def.is_channel_affine = [f = spec.is_channel_affine](const std::any& a) { return f(std::any_cast<const A&>(a)); };
+    def.channel_affine = [f = spec.channel_affine](const std::any& a, std::span<const Tensor* const> in,
+                                                   std::span<double> scale, std::span<double> shift) {
+      f(std::any_cast<const A&>(a), in, scale, shift);
+    };
+  }
   return def;
 }
 
