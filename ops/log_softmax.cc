@@ -1,45 +1,22 @@
 // log_softmax over the last axis: y = x - max - log(sum(exp(x - max))), stable for large logits.
 // Gradient: log_softmax_grad(y, dy), which reads the forward output.
-#include <cmath>
-
-#include "graph/op.h"
-#include "ops/kernels/rows.h"
-#include "ops/ops.h"
+#include "ops/family.h"
 
 namespace dagrad::ops {
 
 Value log_softmax(Value x) { return x.graph().add_node("log_softmax", {x})[0]; }
 
 void register_log_softmax(OpRegistry& registry) {
-  registry.add(define_op<NoAttrs>({
-      .name = "log_softmax",
-      .doc = "Log of the softmax over the last axis, computed without overflow.",
-      .inputs = {"x"},
-      .examples = {{.label = "rows", .inputs = {{.shape = {3, 5}, .low = -3, .high = 3}}}},
-      .infer = [](const NoAttrs&, InferContext& c) {
-        c.expect_float(0);
-        kernels::expect_last_axis(c, 0);
-        return std::vector{c.input(0)};
+  registry.add(define_op(softmax_like_op<NoAttrs>(
+      {
+          .name = "log_softmax",
+          .doc = "Log of the softmax over the last axis, computed without overflow.",
+          .inputs = {"x"},
+          .examples = {{.label = "rows", .inputs = {{.shape = {3, 5}, .low = -3, .high = 3}}},
+                       {.label = "rank3", .inputs = {{.shape = {2, 3, 4}, .low = -3, .high = 3}}}},
+          .grad = grad_from_output(log_softmax_grad),
       },
-      .forward = [](const NoAttrs&, KernelContext& k) {
-        dispatch_float(k.input(0).dtype(), [&]<class T>() {
-          const std::int64_t width = k.input(0).shape().back();
-          const T* x = k.input(0).data<T>().data();
-          T* y = k.output(0).data<T>().data();
-          kernels::parallel_rows(k.input(0).numel(), width, [&](std::int64_t r) {
-            const T* xr = x + r * width;
-            T* yr = y + r * width;
-            T top = xr[0];
-            for (std::int64_t j = 1; j < width; ++j) top = std::max(top, xr[j]);
-            double total = 0;
-            for (std::int64_t j = 0; j < width; ++j) total += std::exp(static_cast<double>(xr[j] - top));
-            const double log_total = std::log(total);
-            for (std::int64_t j = 0; j < width; ++j) yr[j] = static_cast<T>(static_cast<double>(xr[j] - top) - log_total);
-          });
-        });
-      },
-      .grad = [](const NoAttrs&, GradContext& g) { return std::vector{log_softmax_grad(g.output(0), g.dy())}; },
-  }));
+      [](double total) { return std::log(total); }, [](double shifted, double log_total) { return shifted - log_total; })));
 }
 
 }  // namespace dagrad::ops

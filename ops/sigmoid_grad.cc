@@ -1,36 +1,19 @@
 // sigmoid_grad: dx = dy * y * (1 - y), from the forward output y.
-#include "graph/op.h"
-#include "ops/kernels/parallel.h"
-#include "ops/ops.h"
+#include "ops/family.h"
 
 namespace dagrad::ops {
 
 Value sigmoid_grad(Value y, Value dy) { return y.graph().add_node("sigmoid_grad", {y, dy})[0]; }
 
 void register_sigmoid_grad(OpRegistry& registry) {
-  registry.add(define_op<NoAttrs>({
-      .name = "sigmoid_grad",
-      .doc = "Backward of sigmoid: dx = dy * y * (1 - y), from the forward output y.",
-      .inputs = {"y", "dy"},
-      .outputs = {"dx"},
-      .examples = {{.label = "nchw", .inputs = {{.shape = {2, 3, 4, 5}, .low = 0, .high = 1}, {.shape = {2, 3, 4, 5}}}}},
-      .infer = [](const NoAttrs&, InferContext& c) {
-        c.expect_float(0);
-        c.expect_same_dtype(0, 1);
-        c.expect_same_shape(0, 1);
-        return std::vector{c.input(0)};
+  registry.add(define_op(unary_grad_op<NoAttrs>(
+      {
+          .name = "sigmoid_grad",
+          .doc = "Backward of sigmoid: dx = dy * y * (1 - y), from the forward output y.",
+          .inputs = {"y", "dy"},
+          .examples = {{.label = "nchw", .inputs = {{.shape = {2, 3, 4, 5}, .low = 0, .high = 1}, {.shape = {2, 3, 4, 5}}}}},
       },
-      .forward = [](const NoAttrs&, KernelContext& k) {
-        dispatch_float(k.input(0).dtype(), [&]<class T>() {
-          const T* y = k.input(0).data<T>().data();
-          const T* dy = k.input(1).data<T>().data();
-          T* dx = k.output(0).data<T>().data();
-          kernels::parallel_chunks(k.input(0).numel(), kernels::kElementwiseGrain, [&](std::int64_t b, std::int64_t e) {
-            for (std::int64_t i = b; i < e; ++i) dx[i] = dy[i] * y[i] * (T(1) - y[i]);
-          });
-        });
-      },
-  }));
+      [](auto y, auto dy) { return dy * y * (decltype(y)(1) - y); })));
 }
 
 }  // namespace dagrad::ops
