@@ -38,7 +38,10 @@ void register_avg_pool2d_grad(OpRegistry& registry) {
       .outputs = {"dx"},
       .examples = {{.label = "k3s2p1",
                     .attrs = {{"x_shape", Ints{1, 2, 5, 5}}, {"window", Ints{3, 3}}, {"stride", Ints{2, 2}}, {"pad", Ints{1, 1}}},
-                    .inputs = {{.shape = {1, 2, 3, 3}}}}},
+                    .inputs = {{.shape = {1, 2, 3, 3}}}},
+                   {.label = "k2s2",
+                    .attrs = {{"x_shape", Ints{2, 3, 4, 4}}, {"window", Ints{2, 2}}, {"stride", Ints{2, 2}}},
+                    .inputs = {{.shape = {2, 3, 2, 2}}}}},
       .infer = [](const AvgPool2dGradAttrs& a, InferContext& c) {
         c.expect_rank(0, 4);
         c.expect_float(0);

@@ -126,7 +126,11 @@ void register_batch_norm(OpRegistry& registry) {
                    {.label = "train_nchw", .attrs = {{"training", true}},
                     .inputs = {{.shape = {2, 3, 2, 2}}, {.shape = {3}}, {.shape = {3}}, {.shape = {3}}, positive_var}},
                    {.label = "infer_nchw", .attrs = {{"training", false}},
-                    .inputs = {{.shape = {2, 3, 2, 2}}, {.shape = {3}}, {.shape = {3}}, {.shape = {3}}, positive_var}}},
+                    .inputs = {{.shape = {2, 3, 2, 2}}, {.shape = {3}}, {.shape = {3}}, {.shape = {3}}, positive_var}},
+                   {.label = "train_nchw_momentum", .attrs = {{"training", true}, {"momentum", 0.3}, {"eps", 1e-3}},
+                    .inputs = {{.shape = {2, 3, 2, 3}, .low = -2, .high = 3}, {.shape = {3}}, {.shape = {3}}, {.shape = {3}}, positive_var}},
+                   {.label = "infer_nc", .attrs = {{"training", false}},
+                    .inputs = {{.shape = {5, 3}}, {.shape = {3}}, {.shape = {3}}, {.shape = {3}}, positive_var}}},
       .infer = [](const BatchNormAttrs& a, InferContext& c) {
         const kernels::ChannelLayout l =
             kernels::check_channel_inputs(c, 0, {1, 2, 3, 4}, {"gamma", "beta", "running_mean", "running_var"});

@@ -23,7 +23,8 @@ void register_broadcast_to(OpRegistry& registry) {
       .doc = "Broadcasts x to `shape` (numpy rules).",
       .inputs = {"x"},
       .examples = {{.label = "rows", .attrs = {{"shape", std::vector<std::int64_t>{4, 5}}}, .inputs = {{.shape = {5}}}},
-                   {.label = "middle", .attrs = {{"shape", std::vector<std::int64_t>{2, 3, 4}}}, .inputs = {{.shape = {3, 1}}}}},
+                   {.label = "middle", .attrs = {{"shape", std::vector<std::int64_t>{2, 3, 4}}}, .inputs = {{.shape = {3, 1}}}},
+                   {.label = "from_scalar", .attrs = {{"shape", std::vector<std::int64_t>{2, 3}}}, .inputs = {{.shape = {}}}}},
       .infer = [](const BroadcastToAttrs& a, InferContext& c) {
         c.expect_float(0);
         element_count(a.shape);

@@ -34,7 +34,11 @@ void register_conv1d(OpRegistry& registry) {
       .examples = {{.label = "pad1_bias", .attrs = {{"pad", std::int64_t{1}}},
                     .inputs = {{.shape = {2, 3, 7}}, {.shape = {4, 3, 3}}, {.shape = {4}}}},
                    {.label = "stride2", .attrs = {{"stride", std::int64_t{2}}},
-                    .inputs = {{.shape = {2, 2, 8}}, {.shape = {3, 2, 3}}}}},
+                    .inputs = {{.shape = {2, 2, 8}}, {.shape = {3, 2, 3}}}},
+                   {.label = "single_filter", .inputs = {{.shape = {1, 1, 5}}, {.shape = {1, 1, 2}}}},
+                   {.label = "stride2_pad2", .attrs = {{"stride", std::int64_t{2}}, {"pad", std::int64_t{2}}},
+                    .inputs = {{.shape = {2, 2, 8}}, {.shape = {3, 2, 3}}}},
+                   {.label = "pointwise_k1_bias", .inputs = {{.shape = {2, 3, 6}}, {.shape = {2, 3, 1}}, {.shape = {2}}}}},
       .infer = [](const Conv1dAttrs& a, InferContext& c) {
         c.expect_float(0);
         c.expect_same_dtype(0, 1);

@@ -36,7 +36,19 @@ void register_conv2d(OpRegistry& registry) {
                     .inputs = {{.shape = {2, 3, 5, 5}}, {.shape = {4, 3, 3, 3}}, {.shape = {4}}}},
                    {.label = "stride2", .attrs = {{"stride", Ints{2, 2}}},
                     .inputs = {{.shape = {2, 2, 6, 5}}, {.shape = {3, 2, 2, 3}}}},
-                   {.label = "1x1", .inputs = {{.shape = {2, 3, 4, 4}}, {.shape = {5, 3, 1, 1}}, {.shape = {5}}}}},
+                   {.label = "1x1", .inputs = {{.shape = {2, 3, 4, 4}}, {.shape = {5, 3, 1, 1}}, {.shape = {5}}}},
+                   {.label = "single_3x3", .inputs = {{.shape = {1, 1, 4, 4}}, {.shape = {1, 1, 3, 3}}}},
+                   {.label = "multi_channel_pad1_bias", .attrs = {{"pad", Ints{1, 1}}},
+                    .inputs = {{.shape = {2, 3, 5, 5}}, {.shape = {4, 3, 3, 3}}, {.shape = {4}}}},
+                   {.label = "stride2_pad1_bias", .attrs = {{"stride", Ints{2, 2}}, {"pad", Ints{1, 1}}},
+                    .inputs = {{.shape = {2, 3, 7, 6}}, {.shape = {4, 3, 3, 3}}, {.shape = {4}}}},
+                   {.label = "stride2_unread_edge", .attrs = {{"stride", Ints{2, 2}}}, .inputs = {{.shape = {2, 2, 7, 6}}, {.shape = {3, 2, 2, 2}}}},
+                   {.label = "pointwise_1x1_bias", .inputs = {{.shape = {2, 3, 4, 5}}, {.shape = {5, 3, 1, 1}}, {.shape = {5}}}},
+                   {.label = "pointwise_1x1_stride2", .attrs = {{"stride", Ints{2, 2}}}, .inputs = {{.shape = {2, 3, 5, 5}}, {.shape = {2, 3, 1, 1}}}},
+                   {.label = "nonsquare", .attrs = {{"stride", Ints{2, 1}}, {"pad", Ints{0, 1}}},
+                    .inputs = {{.shape = {2, 2, 6, 7}}, {.shape = {3, 2, 2, 3}}, {.shape = {3}}}},
+                   {.label = "kernel_fills_padded_input", .attrs = {{"pad", Ints{1, 1}}}, .inputs = {{.shape = {1, 2, 3, 3}}, {.shape = {2, 2, 5, 5}}}},
+                   {.label = "many_images", .inputs = {{.shape = {9, 2, 4, 4}}, {.shape = {3, 2, 3, 3}}, {.shape = {3}}}}},
       .infer = [](const Conv2dAttrs& a, InferContext& c) {
         c.expect_float(0);
         c.expect_same_dtype(0, 1);

@@ -21,7 +21,8 @@ void register_dense(OpRegistry& registry) {
       .doc = "Fully connected layer: y[N,M] = x[N,K] w[K,M] + bias[M] (bias optional).",
       .inputs = {"x", "w", "bias?"},
       .examples = {{.label = "bias", .inputs = {{.shape = {3, 4}}, {.shape = {4, 5}}, {.shape = {5}}}},
-                   {.label = "no_bias", .inputs = {{.shape = {2, 6}}, {.shape = {6, 3}}}}},
+                   {.label = "no_bias", .inputs = {{.shape = {2, 6}}, {.shape = {6, 3}}}},
+                   {.label = "single_output", .inputs = {{.shape = {4, 3}}, {.shape = {3, 1}}, {.shape = {1}}}}},
       .infer = [](const NoAttrs&, InferContext& c) {
         c.expect_float(0);
         c.expect_rank(0, 2);

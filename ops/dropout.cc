@@ -56,7 +56,8 @@ void register_dropout(OpRegistry& registry) {
       .inputs = {"x"},
       .outputs = {"y", "mask"},
       .examples = {{.label = "train", .attrs = {{"p", 0.3}, {"seed", std::int64_t{7}}}, .inputs = {{.shape = {4, 5}}}},
-                   {.label = "inference", .attrs = {{"training", false}}, .inputs = {{.shape = {2, 3, 2, 2}}}}},
+                   {.label = "inference", .attrs = {{"training", false}}, .inputs = {{.shape = {2, 3, 2, 2}}}},
+                   {.label = "train_p0", .attrs = {{"p", 0.0}}, .inputs = {{.shape = {3, 4}}}}},
       .infer = [](const DropoutAttrs& a, InferContext& c) {
         c.expect_float(0);
         if (!(a.p >= 0 && a.p < 1)) c.fail("p must be in [0, 1), got ", a.p);

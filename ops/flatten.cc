@@ -14,7 +14,8 @@ void register_flatten(OpRegistry& registry) {
       .name = "flatten",
       .doc = "Keeps the first dim and merges all the others: [N, ...] -> [N, prod(...)].",
       .inputs = {"x"},
-      .examples = {{.label = "nchw", .inputs = {{.shape = {2, 3, 2, 2}}}}},
+      .examples = {{.label = "nchw", .inputs = {{.shape = {2, 3, 2, 2}}}},
+                   {.label = "rank1", .inputs = {{.shape = {4}}}}},
       .infer = [](const NoAttrs&, InferContext& c) {
         const Shape& x = c.shape(0);
         if (x.empty()) c.fail("flatten needs rank >= 1, got a scalar");

@@ -13,7 +13,8 @@ void register_global_avg_pool(OpRegistry& registry) {
       .name = "global_avg_pool",
       .doc = "Mean over the spatial dims of NCHW: [N,C,H,W] -> [N,C].",
       .inputs = {"x"},
-      .examples = {{.label = "nchw", .inputs = {{.shape = {2, 3, 4, 5}}}}},
+      .examples = {{.label = "nchw", .inputs = {{.shape = {2, 3, 4, 5}}}},
+                   {.label = "one_pixel", .inputs = {{.shape = {3, 2, 1, 1}}}}},
       .infer = [](const NoAttrs&, InferContext& c) {
         c.expect_rank(0, 4);
         c.expect_float(0);

@@ -37,7 +37,8 @@ void register_matmul(OpRegistry& registry) {
       .doc = "Matrix product of 2-D tensors, y[M,N] = op(a)[M,K] op(b)[K,N], op = identity or transpose.",
       .inputs = {"a", "b"},
       .examples = {example("nn", false, false, {3, 4}, {4, 5}), example("tn", true, false, {4, 3}, {4, 5}),
-                   example("nt", false, true, {3, 4}, {5, 4}), example("tt", true, true, {4, 3}, {5, 4})},
+                   example("nt", false, true, {3, 4}, {5, 4}), example("tt", true, true, {4, 3}, {5, 4}),
+                   example("vector_like", false, false, {1, 6}, {6, 1})},
       .infer = [](const MatmulAttrs& a, InferContext& c) {
         c.expect_float(0);
         c.expect_same_dtype(0, 1);

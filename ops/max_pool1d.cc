@@ -30,7 +30,10 @@ void register_max_pool1d(OpRegistry& registry) {
       .inputs = {"x"},
       .examples = {{.label = "k3s2p1",
                     .attrs = {{"window", std::int64_t{3}}, {"stride", std::int64_t{2}}, {"pad", std::int64_t{1}}},
-                    .inputs = {{.shape = {2, 3, 9}, .min_abs = 0.05}}}},
+                    .inputs = {{.shape = {2, 3, 9}, .min_abs = 0.05}}},
+                   {.label = "k2s1_overlap",
+                    .attrs = {{"window", std::int64_t{2}}, {"stride", std::int64_t{1}}},
+                    .inputs = {{.shape = {1, 2, 6}, .min_abs = 0.05}}}},
       .infer = [](const MaxPool1dAttrs& a, InferContext& c) {
         c.expect_rank(0, 3);
         c.expect_float(0);

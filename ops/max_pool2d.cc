@@ -26,7 +26,10 @@ void register_max_pool2d(OpRegistry& registry) {
                     .inputs = {{.shape = {2, 3, 4, 4}, .min_abs = 0.05}}},
                    {.label = "k3s2p1",
                     .attrs = {{"window", Ints{3, 3}}, {"stride", Ints{2, 2}}, {"pad", Ints{1, 1}}},
-                    .inputs = {{.shape = {1, 2, 5, 6}, .min_abs = 0.05}}}},
+                    .inputs = {{.shape = {1, 2, 5, 6}, .min_abs = 0.05}}},
+                   {.label = "rect_k2x3_s1x2_p1",
+                    .attrs = {{"window", Ints{2, 3}}, {"stride", Ints{1, 2}}, {"pad", Ints{1, 1}}},
+                    .inputs = {{.shape = {2, 2, 3, 7}, .min_abs = 0.05}}}},
       .infer = [](const Pool2dAttrs& a, InferContext& c) {
         c.expect_rank(0, 4);
         c.expect_float(0);

@@ -24,7 +24,13 @@ void register_max_pool2d_grad(OpRegistry& registry) {
       .outputs = {"dx"},
       .examples = {{.label = "k3s1p1_overlap",
                     .attrs = {{"window", Ints{3, 3}}, {"stride", Ints{1, 1}}, {"pad", Ints{1, 1}}},
-                    .inputs = {{.shape = {1, 2, 4, 5}, .min_abs = 0.05}, {.shape = {1, 2, 4, 5}}}}},
+                    .inputs = {{.shape = {1, 2, 4, 5}, .min_abs = 0.05}, {.shape = {1, 2, 4, 5}}}},
+                   {.label = "k2s2",
+                    .attrs = {{"window", Ints{2, 2}}, {"stride", Ints{2, 2}}},
+                    .inputs = {{.shape = {2, 3, 4, 4}, .min_abs = 0.05}, {.shape = {2, 3, 2, 2}}}},
+                   {.label = "rect_k2x3_s1x2_p1",
+                    .attrs = {{"window", Ints{2, 3}}, {"stride", Ints{1, 2}}, {"pad", Ints{1, 1}}},
+                    .inputs = {{.shape = {2, 2, 3, 7}, .min_abs = 0.05}, {.shape = {2, 2, 4, 4}}}}},
       .infer = [](const Pool2dAttrs& a, InferContext& c) {
         c.expect_rank(0, 4);
         c.expect_float(0);

@@ -56,7 +56,14 @@ void register_reduce_sum(OpRegistry& registry) {
       .doc = "Sums x over `axes` (negative axes count from the end); keepdims keeps them as size 1.",
       .inputs = {"x"},
       .examples = {{.label = "nchw_bias", .attrs = {{"axes", Ints{0, 2, 3}}}, .inputs = {{.shape = {2, 3, 4, 5}}}},
-                   {.label = "last_keepdims", .attrs = {{"axes", Ints{-1}}, {"keepdims", true}}, .inputs = {{.shape = {3, 4}}}}},
+                   {.label = "last_keepdims", .attrs = {{"axes", Ints{-1}}, {"keepdims", true}}, .inputs = {{.shape = {3, 4}}}},
+                   {.label = "nchw_bias_keepdims", .attrs = {{"axes", Ints{0, 2, 3}}, {"keepdims", true}}, .inputs = {{.shape = {2, 3, 4, 5}}}},
+                   {.label = "last_negative", .attrs = {{"axes", Ints{-1}}}, .inputs = {{.shape = {3, 4}}}},
+                   {.label = "first", .attrs = {{"axes", Ints{0}}}, .inputs = {{.shape = {3, 4, 2}}}},
+                   {.label = "middle_keepdims", .attrs = {{"axes", Ints{1}}, {"keepdims", true}}, .inputs = {{.shape = {3, 4, 2}}}},
+                   {.label = "all", .attrs = {{"axes", Ints{0, 1, 2}}}, .inputs = {{.shape = {2, 3, 4}}}},
+                   {.label = "unordered_axes", .attrs = {{"axes", Ints{2, 0}}, {"keepdims", true}}, .inputs = {{.shape = {2, 3, 4}}}},
+                   {.label = "none", .attrs = {{"axes", Ints{}}}, .inputs = {{.shape = {2, 3}}}}},
       .infer = [](const ReduceSumAttrs& a, InferContext& c) {
         c.expect_float(0);
         std::vector<bool> reduced = reduced_dims(a.axes, static_cast<int>(c.shape(0).size()), &c);

@@ -21,7 +21,8 @@ void register_reshape(OpRegistry& registry) {
       .name = "reshape",
       .doc = "Reinterprets x with a new shape of the same element count; one dim may be -1.",
       .inputs = {"x"},
-      .examples = {{.label = "infer_dim", .attrs = {{"shape", std::vector<std::int64_t>{3, -1}}}, .inputs = {{.shape = {2, 3, 2}}}}},
+      .examples = {{.label = "infer_dim", .attrs = {{"shape", std::vector<std::int64_t>{3, -1}}}, .inputs = {{.shape = {2, 3, 2}}}},
+                   {.label = "explicit", .attrs = {{"shape", std::vector<std::int64_t>{4, 1, 3}}}, .inputs = {{.shape = {2, 6}}}}},
       .infer = [](const ReshapeAttrs& a, InferContext& c) {
         Shape out = a.shape;
         int unknown = -1;

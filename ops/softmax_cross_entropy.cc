@@ -23,7 +23,9 @@ void register_softmax_cross_entropy(OpRegistry& registry) {
       .outputs = {"loss"},
       .nondifferentiable_inputs = {1},
       .examples = {{.label = "batch4", .inputs = {{.shape = {4, 5}, .low = -3, .high = 3},
-                                                  {.shape = {4}, .dtype = DType::i64, .low = 0, .high = 5}}}},
+                                                  {.shape = {4}, .dtype = DType::i64, .low = 0, .high = 5}}},
+                   {.label = "batch1_two_classes",
+                    .inputs = {{.shape = {1, 2}, .low = -2, .high = 2}, {.shape = {1}, .dtype = DType::i64, .low = 0, .high = 2}}}},
       .infer = [](const NoAttrs&, InferContext& c) {
         kernels::check_logits_labels(c);
         return std::vector{TensorType{c.dtype(0), {}}};

@@ -22,7 +22,9 @@ void register_sum_to(OpRegistry& registry) {
       .doc = "Sums x down to `shape`, which must broadcast to x's shape.",
       .inputs = {"x"},
       .examples = {{.label = "bias", .attrs = {{"shape", std::vector<std::int64_t>{5}}}, .inputs = {{.shape = {4, 5}}}},
-                   {.label = "keep_ones", .attrs = {{"shape", std::vector<std::int64_t>{3, 1}}}, .inputs = {{.shape = {2, 3, 4}}}}},
+                   {.label = "keep_ones", .attrs = {{"shape", std::vector<std::int64_t>{3, 1}}}, .inputs = {{.shape = {2, 3, 4}}}},
+                   {.label = "scalar", .attrs = {{"shape", std::vector<std::int64_t>{}}}, .inputs = {{.shape = {2, 3}}}},
+                   {.label = "identity", .attrs = {{"shape", std::vector<std::int64_t>{2, 3}}}, .inputs = {{.shape = {2, 3}}}}},
       .infer = [](const SumToAttrs& a, InferContext& c) {
         c.expect_float(0);
         element_count(a.shape);

@@ -2,17 +2,36 @@
 
 namespace dagrad::testing {
 
-static std::vector<OpCase>& registry() {
-  static std::vector<OpCase> cases;
-  return cases;
+static OpReferences& registry() {
+  static OpReferences references;
+  return references;
 }
 
-int register_op_cases(std::vector<OpCase> cases) {
-  for (auto& c : cases) registry().push_back(std::move(c));
+static std::vector<std::string>& duplicates() {
+  static std::vector<std::string> ops;
+  return ops;
+}
+
+// Runs from static initializers, so a second reference for an op is recorded (OpCoverage fails
+// on it) rather than thrown.
+int register_op_references(OpReferences references) {
+  for (auto& [op, reference] : references)
+    if (!registry().emplace(op, std::move(reference)).second) duplicates().push_back(op);
   return static_cast<int>(registry().size());
 }
 
-const std::vector<OpCase>& all_op_cases() { return registry(); }
+const OpReferences& all_op_references() { return registry(); }
+const std::vector<std::string>& ops_with_two_references() { return duplicates(); }
+
+std::vector<OpCase> all_op_cases() {
+  std::vector<OpCase> cases;
+  for (const OpDef* def : op_registry().all()) {
+    auto it = registry().find(def->name);
+    if (it == registry().end()) continue;
+    for (const OpExample& example : def->examples) cases.push_back({def->name, example, &it->second});
+  }
+  return cases;
+}
 
 Tensor zeros_f64(Shape shape) { return Tensor(DType::f64, std::move(shape)); }
 double& at(Tensor& t, std::int64_t i) { return t.data<double>()[i]; }

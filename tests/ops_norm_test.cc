@@ -1,4 +1,4 @@
-// Rows and golden tests for batch_norm, batch_norm_grad and dropout.
+// References and golden tests for batch_norm, batch_norm_grad and dropout.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
@@ -92,47 +92,13 @@ std::vector<Tensor> dropout_reference(const std::vector<Tensor>& in, const AttrM
   return {y, mask};
 }
 
-const ExampleInput kVar{.shape = {3}, .low = 0.5, .high = 1.5};
-
 }  // namespace
 
-DAGRAD_OP_CASES(norm) {
+DAGRAD_OP_REFERENCES(norm) {
   return {
-      {.op = "batch_norm",
-       .example = {.label = "train_nc", .attrs = {{"training", true}},
-                   .inputs = {{.shape = {4, 3}}, {.shape = {3}}, {.shape = {3}}, {.shape = {3}}, kVar}},
-       .reference = batch_norm_reference},
-      {.op = "batch_norm",
-       .example = {.label = "train_nchw_momentum", .attrs = {{"training", true}, {"momentum", 0.3}, {"eps", 1e-3}},
-                   .inputs = {{.shape = {2, 3, 2, 3}, .low = -2, .high = 3}, {.shape = {3}}, {.shape = {3}}, {.shape = {3}}, kVar}},
-       .reference = batch_norm_reference},
-      {.op = "batch_norm",
-       .example = {.label = "infer_nchw", .attrs = {{"training", false}},
-                   .inputs = {{.shape = {2, 3, 2, 2}}, {.shape = {3}}, {.shape = {3}}, {.shape = {3}}, kVar}},
-       .reference = batch_norm_reference},
-      {.op = "batch_norm",
-       .example = {.label = "infer_nc", .attrs = {{"training", false}},
-                   .inputs = {{.shape = {5, 3}}, {.shape = {3}}, {.shape = {3}}, {.shape = {3}}, kVar}},
-       .reference = batch_norm_reference},
-      {.op = "batch_norm_grad",
-       .example = {.label = "train_nchw", .attrs = {{"training", true}},
-                   .inputs = {{.shape = {2, 3, 2, 2}}, {.shape = {3}}, {.shape = {3}}, kVar, {.shape = {2, 3, 2, 2}}}},
-       .reference = batch_norm_grad_reference,
-       .check_gradient = false},
-      {.op = "batch_norm_grad",
-       .example = {.label = "infer_nc", .attrs = {{"training", false}},
-                   .inputs = {{.shape = {4, 3}}, {.shape = {3}}, {.shape = {3}}, kVar, {.shape = {4, 3}}}},
-       .reference = batch_norm_grad_reference,
-       .check_gradient = false},
-      {.op = "dropout",
-       .example = {.label = "train", .attrs = {{"p", 0.3}, {"seed", std::int64_t{7}}}, .inputs = {{.shape = {4, 5}}}},
-       .reference = dropout_reference},
-      {.op = "dropout",
-       .example = {.label = "train_p0", .attrs = {{"p", 0.0}}, .inputs = {{.shape = {3, 4}}}},
-       .reference = dropout_reference},
-      {.op = "dropout",
-       .example = {.label = "inference", .attrs = {{"training", false}, {"p", 0.5}}, .inputs = {{.shape = {2, 3, 2, 2}}}},
-       .reference = dropout_reference},
+      {"batch_norm", {batch_norm_reference}},
+      {"batch_norm_grad", {batch_norm_grad_reference}},
+      {"dropout", {dropout_reference}},
   };
 }
 

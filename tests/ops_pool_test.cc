@@ -1,4 +1,4 @@
-// Rows, golden examples and bad-input errors for the pooling ops.
+// References, golden examples and bad-input errors for the pooling ops.
 #include <gmock/gmock.h>
 #include <tuple>
 
@@ -183,82 +183,19 @@ AttrMap pool2d_attrs(Ints window, Ints stride, Ints pad = {0, 0}) {
 
 }  // namespace
 
-// Max pooling inputs are random continuous values: ties have probability zero, and min_abs keeps
-// them off zero so no window max sits at a kink of the central difference.
-DAGRAD_OP_CASES(pool) {
+// The rows are the ops' examples. Max pooling inputs there are random continuous values: ties have
+// probability zero, and min_abs keeps them off zero so no window max sits at a kink of the
+// central difference.
+DAGRAD_OP_REFERENCES(pool) {
   return {
-      {.op = "max_pool2d",
-       .example = {.label = "k2s2", .attrs = pool2d_attrs({2, 2}, {2, 2}), .inputs = {{.shape = {2, 3, 4, 4}, .min_abs = 0.05}}},
-       .reference = max_pool2d_reference},
-      {.op = "max_pool2d",
-       .example = {.label = "k3s2p1", .attrs = pool2d_attrs({3, 3}, {2, 2}, {1, 1}), .inputs = {{.shape = {1, 2, 5, 6}, .min_abs = 0.05}}},
-       .reference = max_pool2d_reference},
-      {.op = "max_pool2d",
-       .example = {.label = "rect_k2x3_s1x2_p1", .attrs = pool2d_attrs({2, 3}, {1, 2}, {1, 1}), .inputs = {{.shape = {2, 2, 3, 7}, .min_abs = 0.05}}},
-       .reference = max_pool2d_reference},
-      {.op = "max_pool2d_grad",
-       .example = {.label = "k2s2",
-                   .attrs = pool2d_attrs({2, 2}, {2, 2}),
-                   .inputs = {{.shape = {2, 3, 4, 4}, .min_abs = 0.05}, {.shape = {2, 3, 2, 2}}}},
-       .reference = max_pool2d_grad_reference,
-       .check_gradient = false},
-      {.op = "max_pool2d_grad",
-       .example = {.label = "k3s1p1_overlap",
-                   .attrs = pool2d_attrs({3, 3}, {1, 1}, {1, 1}),
-                   .inputs = {{.shape = {1, 2, 4, 5}, .min_abs = 0.05}, {.shape = {1, 2, 4, 5}}}},
-       .reference = max_pool2d_grad_reference,
-       .check_gradient = false},
-      {.op = "max_pool2d_grad",
-       .example = {.label = "rect_k2x3_s1x2_p1",
-                   .attrs = pool2d_attrs({2, 3}, {1, 2}, {1, 1}),
-                   .inputs = {{.shape = {2, 2, 3, 7}, .min_abs = 0.05}, {.shape = {2, 2, 4, 4}}}},
-       .reference = max_pool2d_grad_reference,
-       .check_gradient = false},
-      {.op = "max_pool2d_with_indices",
-       .example = {.label = "k2s2", .attrs = pool2d_attrs({2, 2}, {2, 2}), .inputs = {{.shape = {2, 3, 4, 4}, .min_abs = 0.05}}},
-       .reference = max_pool2d_with_indices_reference},
-      {.op = "max_pool2d_with_indices",
-       .example = {.label = "rect_k2x3_s1x2_p1", .attrs = pool2d_attrs({2, 3}, {1, 2}, {1, 1}), .inputs = {{.shape = {2, 2, 3, 7}, .min_abs = 0.05}}},
-       .reference = max_pool2d_with_indices_reference},
-      {.op = "max_pool2d_with_indices_grad",
-       .example = {.label = "k3s1p1_overlap",
-                   .attrs = {{"window", Ints{3, 3}}, {"stride", Ints{1, 1}}, {"pad", Ints{1, 1}}, {"input_size", Ints{4, 5}}},
-                   .inputs = {{.shape = {1, 2, 4, 5}, .dtype = DType::i64, .low = 0, .high = 20}, {.shape = {1, 2, 4, 5}}}},
-       .reference = max_pool2d_with_indices_grad_reference,
-       .check_gradient = false},
-      {.op = "max_pool1d",
-       .example = {.label = "k3s2p1",
-                   .attrs = {{"window", std::int64_t{3}}, {"stride", std::int64_t{2}}, {"pad", std::int64_t{1}}},
-                   .inputs = {{.shape = {2, 3, 9}, .min_abs = 0.05}}},
-       .reference = max_pool1d_reference},
-      {.op = "max_pool1d",
-       .example = {.label = "k2s1_overlap",
-                   .attrs = {{"window", std::int64_t{2}}, {"stride", std::int64_t{1}}},
-                   .inputs = {{.shape = {1, 2, 6}, .min_abs = 0.05}}},
-       .reference = max_pool1d_reference},
-      {.op = "avg_pool2d",
-       .example = {.label = "k2s2", .attrs = pool2d_attrs({2, 2}, {2, 2}), .inputs = {{.shape = {2, 3, 4, 4}}}},
-       .reference = avg_pool2d_reference},
-      {.op = "avg_pool2d",
-       .example = {.label = "k3s2p1", .attrs = pool2d_attrs({3, 3}, {2, 2}, {1, 1}), .inputs = {{.shape = {1, 2, 5, 6}}}},
-       .reference = avg_pool2d_reference},
-      {.op = "avg_pool2d",
-       .example = {.label = "rect_k2x3_s1x2_p1", .attrs = pool2d_attrs({2, 3}, {1, 2}, {1, 1}), .inputs = {{.shape = {2, 2, 3, 7}}}},
-       .reference = avg_pool2d_reference},
-      {.op = "avg_pool2d_grad",
-       .example = {.label = "k3s2p1",
-                   .attrs = {{"x_shape", Ints{1, 2, 5, 5}}, {"window", Ints{3, 3}}, {"stride", Ints{2, 2}}, {"pad", Ints{1, 1}}},
-                   .inputs = {{.shape = {1, 2, 3, 3}}}},
-       .reference = avg_pool2d_grad_reference,
-       .check_gradient = false},
-      {.op = "avg_pool2d_grad",
-       .example = {.label = "k2s2",
-                   .attrs = {{"x_shape", Ints{2, 3, 4, 4}}, {"window", Ints{2, 2}}, {"stride", Ints{2, 2}}},
-                   .inputs = {{.shape = {2, 3, 2, 2}}}},
-       .reference = avg_pool2d_grad_reference,
-       .check_gradient = false},
-      {.op = "global_avg_pool", .example = {.label = "nchw", .inputs = {{.shape = {2, 3, 4, 5}}}}, .reference = global_avg_pool_reference},
-      {.op = "global_avg_pool", .example = {.label = "one_pixel", .inputs = {{.shape = {3, 2, 1, 1}}}}, .reference = global_avg_pool_reference},
+      {"max_pool2d", {max_pool2d_reference}},
+      {"max_pool2d_grad", {max_pool2d_grad_reference}},
+      {"max_pool2d_with_indices", {max_pool2d_with_indices_reference}},
+      {"max_pool2d_with_indices_grad", {max_pool2d_with_indices_grad_reference}},
+      {"max_pool1d", {max_pool1d_reference}},
+      {"avg_pool2d", {avg_pool2d_reference}},
+      {"avg_pool2d_grad", {avg_pool2d_grad_reference}},
+      {"global_avg_pool", {global_avg_pool_reference}},
   };
 }
 
