@@ -47,6 +47,19 @@ Value statistics_gradient(const BatchNormAttrs& a, GradContext& g) {
   return dx;
 }
 
+// y = x * scale + shift per channel: the one place of this arithmetic, shared by the kernel and
+// the fold into a preceding convolution (channel_affine), so fused and separate runs agree bitwise.
+struct ChannelMap {
+  double scale, shift;
+};
+template <class T> ChannelMap channel_map(T gamma, T beta, double mean, double invstd) {
+  const double scale = gamma * invstd;
+  return {scale, beta - mean * scale};
+}
+template <class T> double inference_invstd(T running_var, double eps) {
+  return 1.0 / std::sqrt(static_cast<double>(running_var) + eps);
+}
+
 template <class T> void forward(const BatchNormAttrs& a, KernelContext& k) {
   const kernels::ChannelLayout l = kernels::channel_layout(k.input(0).shape());
   const T* x = k.input(0).data<T>().data();
@@ -88,14 +101,13 @@ template <class T> void forward(const BatchNormAttrs& a, KernelContext& k) {
         running_var_out[c] = static_cast<T>((1 - momentum) * running_var[c] + momentum * var * count / (count - 1));
       } else {
         mean = running_mean[c];
-        invstd = 1.0 / std::sqrt(static_cast<double>(running_var[c]) + a.eps);
+        invstd = inference_invstd(running_var[c], a.eps);
         running_mean_out[c] = running_mean[c];
         running_var_out[c] = running_var[c];
       }
       mean_out[c] = static_cast<T>(mean);
       invstd_out[c] = static_cast<T>(invstd);
-      const double scale = gamma[c] * invstd;
-      const double shift = beta[c] - mean * scale;
+      const auto [scale, shift] = channel_map(gamma[c], beta[c], mean, invstd);
       for (std::int64_t n = 0; n < l.batch; ++n) {
         const T* in = x + l.offset(n, c);
         T* out = y + l.offset(n, c);
@@ -153,6 +165,22 @@ void register_batch_norm(OpRegistry& registry) {
           if (extra.valid()) grads[0] = grads[0].valid() ? add(grads[0], extra) : extra;
         }
         return grads;
+      },
+      // Inference: y = x * scale[c] + shift[c] from the running statistics, foldable into a convolution.
+      .is_channel_affine = [](const BatchNormAttrs& a) { return !a.training; },
+      .channel_affine = [](const BatchNormAttrs& a, std::span<const Tensor* const> in, std::span<double> scale,
+                           std::span<double> shift) {
+        dispatch_float(in[1]->dtype(), [&]<class T>() {
+          const T* gamma = in[1]->data<T>().data();
+          const T* beta = in[2]->data<T>().data();
+          const T* mean = in[3]->data<T>().data();
+          const T* var = in[4]->data<T>().data();
+          for (std::size_t c = 0; c < scale.size(); ++c) {
+            const ChannelMap m = channel_map(gamma[c], beta[c], static_cast<double>(mean[c]), inference_invstd(var[c], a.eps));
+            scale[c] = m.scale;
+            shift[c] = m.shift;
+          }
+        });
       },
   }));
 }

@@ -76,6 +76,10 @@ void register_conv1d(OpRegistry& registry) {
         if (g.num_inputs() == 3 && g.needs(2)) grads[2] = reduce_sum(g.dy(), {0, 2});
         return grads;
       },
+      // Every output element is a dot product over C * kernel elements of the filter.
+      .flops = [](const Conv1dAttrs&, const FlopContext& c) {
+        return c.times_dims(c.product({2, element_count(c.output(0))}), c.input(1), 1);
+      },
   }));
 }
 

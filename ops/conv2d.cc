@@ -17,6 +17,16 @@ struct Conv2dAttrs {
 };
 
 AttrMap conv2d_attrs(Int2 stride, Int2 pad) { return write_attrs(Conv2dAttrs{stride, pad}); }
+
+// The forward kernel, with an optional epilogue applied to each image while it is in cache.
+void forward(const Conv2dAttrs& a, KernelContext& k, const ChannelEpilogue* epilogue) {
+  kernels::ConvGeometry g = kernels::conv_geometry(k.input(0).shape(), k.input(1).shape(), a.stride, a.pad);
+  dispatch_float(k.input(0).dtype(), [&]<class T>() {
+    const T* bias = k.num_inputs() == 3 ? k.input(2).data<T>().data() : nullptr;
+    kernels::conv_forward<T>(g, k.input(0).data<T>().data(), k.input(1).data<T>().data(), bias,
+                             k.output(0).data<T>().data(), epilogue);
+  });
+}
 }  // namespace
 
 Value conv2d(Value x, Value w, Value bias, Int2 stride, Int2 pad) {
@@ -61,14 +71,7 @@ void register_conv2d(OpRegistry& registry) {
         }
         return std::vector{TensorType{c.dtype(0), kernels::conv_output_shape(g, 2)}};
       },
-      .forward = [](const Conv2dAttrs& a, KernelContext& k) {
-        kernels::ConvGeometry g = kernels::conv_geometry(k.input(0).shape(), k.input(1).shape(), a.stride, a.pad);
-        dispatch_float(k.input(0).dtype(), [&]<class T>() {
-          const T* bias = k.num_inputs() == 3 ? k.input(2).data<T>().data() : nullptr;
-          kernels::conv_forward<T>(g, k.input(0).data<T>().data(), k.input(1).data<T>().data(), bias,
-                                   k.output(0).data<T>().data());
-        });
-      },
+      .forward = [](const Conv2dAttrs& a, KernelContext& k) { forward(a, k, nullptr); },
       .grad = [](const Conv2dAttrs& a, GradContext& g) {
         std::vector<Value> grads(g.num_inputs());
         if (g.needs(0)) grads[0] = conv2d_grad_input(g.dy(), g.input(1), g.shape(0), a.stride, a.pad);
@@ -76,6 +79,11 @@ void register_conv2d(OpRegistry& registry) {
         if (g.num_inputs() == 3 && g.needs(2)) grads[2] = reduce_sum(g.dy(), {0, 2, 3});
         return grads;
       },
+      // Every output element is a dot product over C * KH * KW elements of the filter.
+      .flops = [](const Conv2dAttrs&, const FlopContext& c) {
+        return c.times_dims(c.product({2, element_count(c.output(0))}), c.input(1), 1);
+      },
+      .forward_with_epilogue = [](const Conv2dAttrs& a, KernelContext& k, const ChannelEpilogue& e) { forward(a, k, &e); },
   }));
 }
 

@@ -67,6 +67,9 @@ void register_dense(OpRegistry& registry) {
         if (g.num_inputs() == 3 && g.needs(2)) grads[2] = sum_to(dy, g.shape(2));
         return grads;
       },
+      .flops = [](const NoAttrs&, const FlopContext& c) {
+        return c.product({2, c.output(0)[0], c.output(0)[1], c.input(0)[1]});
+      },
   }));
 }
 

@@ -82,6 +82,10 @@ void register_matmul(OpRegistry& registry) {
           grads[1] = at.transpose_b ? matmul(dy, a, true, at.transpose_a) : matmul(a, dy, !at.transpose_a, false);
         return grads;
       },
+      .flops = [](const MatmulAttrs& a, const FlopContext& c) {
+        const Shape& y = c.output(0);
+        return c.product({2, y[0], y[1], a.transpose_a ? c.input(0)[0] : c.input(0)[1]});
+      },
   }));
 }
 

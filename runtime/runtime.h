@@ -1,8 +1,8 @@
 #pragma once
-// Executes graphs. compile() makes an immutable plan: the node order, fusions (an inference
-// convolution with the batch norm and relu after it), and buffer slots assigned by liveness (a
-// slot is reused once its value's last reader ran; elementwise ops write in place where their
-// input dies). run() executes it with oneTBB. The buffers of a run live in a run
+// Executes graphs. compile() makes an immutable plan by running the passes of runtime/passes.h:
+// prune, liveness, peak memory, fusion (an inference convolution with the batch norm and relu
+// after it, found through op traits), buffer slots by liveness (a slot is reused once its value's
+// last reader ran; ops with an in_place_input write over it where it dies), dependency edges. run() executes it with oneTBB. The buffers of a run live in a run
 // state that the plan's pool hands to one run at a time, so several threads may run one plan at
 // once, and runs after the first allocate only the fetched tensors they return.
 #include <algorithm>
@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "graph/graph.h"
+#include "runtime/passes.h"
 
 #include <oneapi/tbb/task_arena.h>
 
@@ -25,6 +26,10 @@ struct Options {
   // Run nodes that do not depend on each other at the same time (with more than one thread).
   // Results are bitwise the same either way: every kernel's arithmetic is fixed by its shapes.
   bool concurrent_nodes = true;
+  // Testing aid: fill each node's output buffers with NaN (integers: a sentinel) before its kernel
+  // runs, unless the op asks for zero-filled outputs, so a kernel that claims writes_every_output
+  // but leaves cells unwritten yields NaN instead of a stale value that happens to pass.
+  bool poison_buffers = false;
 };
 
 // Tensors handed to a run, by value name. Parameters and state are usually a model's TensorMap.
@@ -40,48 +45,30 @@ struct RunResult {
 class Plan {
  public:
   const Graph& graph() const { return graph_; }
-  const std::vector<std::int32_t>& order() const { return order_; }
-  const std::vector<ValueId>& fetches() const { return fetches_; }
+  const std::vector<std::int32_t>& order() const { return schedule_.order; }
+  const std::vector<ValueId>& fetches() const { return schedule_.fetches; }
   // Values the plan reads from the caller: inputs, parameters, state.
-  const std::vector<ValueId>& feeds() const { return feeds_; }
+  const std::vector<ValueId>& feeds() const { return schedule_.feeds; }
   const Options& options() const { return options_; }
   // Bytes of the largest set of tensors alive at once while running, under liveness-based freeing.
-  std::int64_t peak_bytes() const { return peak_bytes_; }
+  std::int64_t peak_bytes() const { return schedule_.peak_bytes; }
   // Bytes of the reusable buffer slots one run state holds (fetched results come on top).
-  std::int64_t slot_bytes() const { return slot_bytes_; }
+  std::int64_t slot_bytes() const { return schedule_.slot_bytes; }
   // Whether the node at position `before` of order() must finish before the one at `after` starts
   // (a path of data or buffer-reuse edges); positions with neither order may run at the same time.
   bool must_precede(std::size_t before, std::size_t after) const;
   // Nodes that run inside another node's kernel (batch norms and relus fused into convolutions).
-  std::int64_t fused_node_count() const {
-    return static_cast<std::int64_t>(std::count(fused_away_.begin(), fused_away_.end(), true));
-  }
+  std::int64_t fused_node_count() const;
+  // The passes' result: per position a Step, per value its liveness and slot (runtime/passes.h).
+  const Schedule& schedule() const { return schedule_; }
 
  private:
   friend Plan compile(const Graph&, Options, std::vector<ValueId>);
   friend class Executor;
   struct StatePool;
   Graph graph_;
-  std::vector<std::int32_t> order_;
-  std::vector<ValueId> fetches_;
-  std::vector<ValueId> feeds_;
-  std::vector<std::int32_t> last_reader_;  // per value: position in order_ of its last reader, -1 if none
-  std::vector<bool> kept_;                 // per value: returned to the caller
   Options options_;
-  std::int64_t peak_bytes_ = 0;
-  std::int64_t slot_bytes_ = 0;
-  std::vector<std::int32_t> slot_of_;      // per value: its buffer slot, -1 for fed, constant or fetched values
-  std::vector<TensorType> slot_types_;     // per slot
-  std::vector<bool> zero_outputs_;         // per position: the op may leave output elements unwritten
-  // Inference conv2d -> batch_norm (-> relu) run as one kernel at the conv's position: per
-  // position, the fused batch norm's and relu's positions (-1: none); fused-away positions are skipped.
-  std::vector<std::int32_t> fused_batch_norm_, fused_relu_;
-  std::vector<bool> fused_away_;
-  // Independent nodes (a residual block's shortcut beside its main path) run concurrently: per
-  // position, the positions that must wait for it, and how many it waits for. Edges are the data
-  // flow plus buffer reuse (a slot's next writer waits for every reader of its previous value).
-  std::vector<std::vector<std::int32_t>> successors_;
-  std::vector<std::int32_t> predecessor_count_;
+  Schedule schedule_;
   std::shared_ptr<tbb::task_arena> arena_;
   std::shared_ptr<StatePool> pool_;        // run states not in use; shared by copies of the plan
 };

@@ -48,15 +48,20 @@ void expect_close(const std::vector<float>& got, const std::vector<double>& want
     ASSERT_NEAR(got[i], want[i], 1e-4 + 1e-4 * std::abs(want[i])) << what << " element " << i;
 }
 
-class ConvKernels : public ::testing::TestWithParam<Layer> {};
+struct Reference {
+  ConvGeometry g;
+  std::vector<float> x, w, dy, bias;
+  std::vector<double> y, dx, dw;
+};
 
-TEST_P(ConvKernels, MatchDirectReference) {
-  const Layer l = GetParam();
+// Inputs drawn for the layer and its outputs computed from the definition, in double.
+Reference reference(const Layer& l) {
   const std::int64_t stride[2] = {l.stride, l.stride}, pad[2] = {l.pad, l.pad};
-  const ConvGeometry g = conv_geometry(Shape{l.n, l.c, l.hw, l.hw}, Shape{l.f, l.c, l.k, l.k}, stride, pad);
-  const std::vector<float> x = values(g.n * g.c * g.h * g.w, 1), w = values(g.f * g.patch_size(), 2);
-  const std::vector<float> dy = values(g.n * g.f * g.out_pixels(), 3), bias = values(g.f, 4);
-
+  Reference r;
+  const ConvGeometry g = r.g = conv_geometry(Shape{l.n, l.c, l.hw, l.hw}, Shape{l.f, l.c, l.k, l.k}, stride, pad);
+  r.x = values(g.n * g.c * g.h * g.w, 1), r.w = values(g.f * g.patch_size(), 2);
+  r.dy = values(g.n * g.f * g.out_pixels(), 3), r.bias = values(g.f, 4);
+  const std::vector<float>&x = r.x, &w = r.w, &dy = r.dy, &bias = r.bias;
   std::vector<double> y_ref(dy.size()), dx_ref(x.size(), 0.0), dw_ref(w.size(), 0.0);
   for (std::int64_t n = 0; n < g.n; ++n)
     for (std::int64_t f = 0; f < g.f; ++f)
@@ -78,14 +83,62 @@ TEST_P(ConvKernels, MatchDirectReference) {
           y_ref[out] = sum;
         }
 
-  std::vector<float> y(y_ref.size()), dx(x.size(), 7.0f), dw(w.size(), 7.0f);  // stale values must be overwritten
-  conv_forward<float>(g, x.data(), w.data(), bias.data(), y.data());
-  conv_backward_input<float>(g, dy.data(), w.data(), dx.data());
-  conv_backward_filter<float>(g, x.data(), dy.data(), dw.data());
-  expect_close(y, y_ref, "forward");
-  expect_close(dx, dx_ref, "backward-input");
-  expect_close(dw, dw_ref, "backward-filter");
+  r.y = std::move(y_ref), r.dx = std::move(dx_ref), r.dw = std::move(dw_ref);
+  return r;
 }
+
+// The three passes against the reference; stale values in the outputs must be overwritten.
+void check_kernels(const Reference& r) {
+  const ConvGeometry& g = r.g;
+  std::vector<float> y(r.y.size(), 7.0f), dx(r.x.size(), 7.0f), dw(r.w.size(), 7.0f);
+  conv_forward<float>(g, r.x.data(), r.w.data(), r.bias.data(), y.data());
+  conv_backward_input<float>(g, r.dy.data(), r.w.data(), dx.data());
+  conv_backward_filter<float>(g, r.x.data(), r.dy.data(), dw.data());
+  expect_close(y, r.y, "forward");
+  expect_close(dx, r.dx, "backward-input");
+  expect_close(dw, r.dw, "backward-filter");
+}
+
+class ConvKernels : public ::testing::TestWithParam<Layer> {};
+
+TEST_P(ConvKernels, MatchDirectReference) { check_kernels(reference(GetParam())); }
+
+// Restores the measured choice however the test ends.
+struct ForcedPath {
+  explicit ForcedPath(ConvPath path) { set_conv_path_for_testing(path); }
+  ~ForcedPath() { set_conv_path_for_testing(ConvPath::automatic); }
+};
+
+// Each path forced on layers where both exist (3x3 filters, pixel and filter lanes): a build
+// whose direct kernels are missing fails here instead of quietly running im2col everywhere.
+class ConvPaths : public ::testing::TestWithParam<Layer> {};
+
+TEST_P(ConvPaths, DirectMatchesReference) {
+  const Reference r = reference(GetParam());
+  ForcedPath forced(ConvPath::direct);
+  check_kernels(r);
+}
+
+TEST_P(ConvPaths, Im2colMatchesReference) {
+  const Reference r = reference(GetParam());
+  ForcedPath forced(ConvPath::im2col);
+  check_kernels(r);
+}
+
+TEST(ConvPaths, ForcingDirectWhereItCannotRunFails) {
+  const Reference r = reference(Layer{2, 3, 8, 4, 1, 1, 0});  // 1x1: no direct kernel
+  ForcedPath forced(ConvPath::direct);
+  std::vector<float> y(r.y.size());
+  EXPECT_THROW(conv_forward<float>(r.g, r.x.data(), r.w.data(), nullptr, y.data()), Error);
+}
+
+INSTANTIATE_TEST_SUITE_P(BothPaths, ConvPaths,
+                         ::testing::Values(Layer{2, 16, 28, 16, 3, 1, 1},   // pixel lanes
+                                           Layer{3, 16, 28, 32, 3, 2, 1},   // stride 2
+                                           Layer{4, 32, 14, 32, 3, 1, 1},   // filter lanes
+                                           Layer{3, 64, 7, 64, 3, 1, 1},    // filter lanes, narrow map
+                                           Layer{2, 5, 13, 7, 5, 1, 2}),    // off the tile sizes
+                         [](const ::testing::TestParamInfo<Layer>& info) { return layer_name(info.param); });
 
 INSTANTIATE_TEST_SUITE_P(ResnetRefShapes, ConvKernels,
                          ::testing::Values(Layer{3, 1, 28, 16, 3, 1, 1}, Layer{2, 16, 28, 16, 3, 1, 1},

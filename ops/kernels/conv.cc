@@ -1,5 +1,6 @@
 #include "ops/kernels/conv.h"
 
+#include <atomic>
 #include <algorithm>
 #include <type_traits>
 #include <vector>
@@ -98,7 +99,7 @@ constexpr std::int64_t kFilterRowBlock = 64;
 
 // Adds the bias and applies the epilogue to `images` consecutive output images [F, OH, OW].
 template <class T>
-void finish_outputs(const ConvGeometry& g, const T* bias, const ChannelAffine* epilogue, T* y, std::int64_t images) {
+void finish_outputs(const ConvGeometry& g, const T* bias, const ChannelEpilogue* epilogue, T* y, std::int64_t images) {
   const std::int64_t pixels = g.out_pixels();
   if (bias)
     for (std::int64_t j = 0; j < images; ++j)
@@ -112,7 +113,7 @@ void finish_outputs(const ConvGeometry& g, const T* bias, const ChannelAffine* e
         T* row = y + (j * g.f + f) * pixels;
         const double scale = epilogue->scale[f], shift = epilogue->shift[f];
         for (std::int64_t p = 0; p < pixels; ++p) row[p] = static_cast<T>(row[p] * scale + shift);
-        if (epilogue->relu)
+        if (epilogue->activation == Activation::relu)
           for (std::int64_t p = 0; p < pixels; ++p) row[p] = row[p] > T(0) ? row[p] : T(0);
       }
 }
@@ -124,11 +125,31 @@ template <class T> void conv_forward(const ConvGeometry& g, const T* x, const T*
   conv_forward<T>(g, x, w, bias, y, nullptr);
 }
 
+namespace {
+std::atomic<ConvPath> forced_path{ConvPath::automatic};
+
+// Whether a pass with this direct method takes the direct kernels.
+bool use_direct(direct::Method method, const char* pass) {
+  switch (forced_path.load(std::memory_order_relaxed)) {
+    case ConvPath::im2col: return false;
+    case ConvPath::direct:
+      if (method == direct::Method::none)
+        fail("convolution path forced to direct, but the ", pass,
+             " has no direct kernel for this geometry (built without AVX2/FMA, or a 1x1 filter)");
+      return true;
+    case ConvPath::automatic: break;
+  }
+  return method != direct::Method::none;
+}
+}  // namespace
+
+void set_conv_path_for_testing(ConvPath path) { forced_path.store(path, std::memory_order_relaxed); }
+
 template <class T>
-void conv_forward(const ConvGeometry& g, const T* x, const T* w, const T* bias, T* y, const ChannelAffine* epilogue) {
+void conv_forward(const ConvGeometry& g, const T* x, const T* w, const T* bias, T* y, const ChannelEpilogue* epilogue) {
   const std::int64_t patch = g.patch_size(), pixels = g.out_pixels(), in_size = g.c * g.h * g.w;
   if constexpr (std::is_same_v<T, float>) {
-    if (direct::forward_method(g) != direct::Method::none) {
+    if (use_direct(direct::forward_method(g), "forward pass")) {
       // Packed once here, on the calling thread, and read by every image's chunk.
       float* packed = scratch<float, 5>(direct::packed_filter_size(g));
       direct::pack_filters(g, w, packed);
@@ -226,7 +247,7 @@ template <class T> void conv_backward_filter(const ConvGeometry& g, const T* x, 
     return;
   }
   if constexpr (std::is_same_v<T, float>) {
-    if (direct::filter_gradient_method(g) != direct::Method::none) {
+    if (use_direct(direct::filter_gradient_method(g), "filter gradient")) {
       // Images in fixed groups, each summed in order into its own partial; partials added in group order.
       std::int64_t groups = std::min(g.n, kMaxFilterGroups);
       while (groups > 1 && groups * dw_size > kMaxPartialElements) --groups;
@@ -320,7 +341,7 @@ template <class T> void conv_backward_filter(const ConvGeometry& g, const T* x, 
 
 #define DAGRAD_INSTANTIATE_CONV(T)                                                                \
   template void conv_forward<T>(const ConvGeometry&, const T*, const T*, const T*, T*);           \
-  template void conv_forward<T>(const ConvGeometry&, const T*, const T*, const T*, T*, const ChannelAffine*); \
+  template void conv_forward<T>(const ConvGeometry&, const T*, const T*, const T*, T*, const ChannelEpilogue*); \
   template void conv_backward_input<T>(const ConvGeometry&, const T*, const T*, T*);              \
   template void conv_backward_filter<T>(const ConvGeometry&, const T*, const T*, T*);
 DAGRAD_INSTANTIATE_CONV(float)

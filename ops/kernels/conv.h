@@ -33,19 +33,19 @@ ConvGeometry conv_geometry(const Shape& x, const Shape& w, std::span<const std::
 // The output shape [N,F,OH,OW], or [N,F,OW] for one spatial dim.
 Shape conv_output_shape(const ConvGeometry& g, int spatial_dims);
 
-// A per-filter affine map (and optional ReLU) applied to the convolution's output while it is
-// still in cache: y = T(double(y) * scale[f] + shift[f]), then max(y, 0) — the exact arithmetic of
-// inference batch norm and relu, so a fused run is bitwise equal to the separate ops.
-struct ChannelAffine {
-  const double* scale = nullptr;
-  const double* shift = nullptr;
-  bool relu = false;
-};
 
-// y = x (*) w (+ bias per filter when bias is not null), then the epilogue when not null.
+// The kernels a float32 forward or filter-gradient pass takes: by measurement (automatic), or
+// forced, so that tests cover both paths whatever the shapes and a build where one is never taken
+// cannot pass silently. Forcing direct on a geometry the direct kernels cannot run (a build
+// without AVX2/FMA, a 1x1 filter) throws. Process-wide; set it only while no convolution runs.
+enum class ConvPath { automatic, direct, im2col };
+void set_conv_path_for_testing(ConvPath path);
+
+// y = x (*) w (+ bias per filter when bias is not null), then the epilogue (graph/op.h) per filter
+// when not null: y = T(double(y) * scale[f] + shift[f]), then the activation.
 template <class T> void conv_forward(const ConvGeometry& g, const T* x, const T* w, const T* bias, T* y);
 template <class T>
-void conv_forward(const ConvGeometry& g, const T* x, const T* w, const T* bias, T* y, const ChannelAffine* epilogue);
+void conv_forward(const ConvGeometry& g, const T* x, const T* w, const T* bias, T* y, const ChannelEpilogue* epilogue);
 // dx = the adjoint of the convolution in x, applied to dy.
 template <class T> void conv_backward_input(const ConvGeometry& g, const T* dy, const T* w, T* dx);
 // dw = sum over images of dy_n * im2col(x_n)^T, summed in a fixed order whatever the thread count.
