@@ -5,6 +5,7 @@
 #include <sstream>
 
 #include "autodiff/grad.h"
+#include "graph/error.h"
 
 namespace dagrad::autodiff {
 
@@ -261,16 +262,13 @@ std::uint64_t mix_for_inputs(std::uint64_t& s) {
 
 }  // namespace
 
-TensorMap random_inputs(const Graph& g, std::uint64_t seed) {
+TensorMap random_inputs(const Graph& g, std::uint64_t seed, std::int64_t classes) {
+  if (classes < 1) fail("random_inputs: classes must be positive, got ", classes);
   TensorMap feeds;
   std::uint64_t rng = seed;
   for (ValueId id : g.values_of_kind(ValueKind::input)) {
     const ValueInfo& v = g.value(id);
     Tensor t(v.type.dtype, v.type.shape);
-    std::int64_t classes = 10;
-    if (g.loss() != kNoValue)
-      for (ValueId out : g.outputs())
-        if (g.value(out).name == "logits") classes = g.value(out).type.shape.back();
     for (std::int64_t i = 0; i < t.numel(); ++i) {
       if (v.type.dtype == DType::i64) {
         t.data<std::int64_t>()[i] = static_cast<std::int64_t>(mix_for_inputs(rng) % static_cast<std::uint64_t>(classes));

@@ -35,8 +35,9 @@ CheckResult check_graph_gradient(const Graph& graph, const runtime::TensorMap& i
 
 bool within_tolerance(double numeric, double analytic);
 
-// A random batch for every input of a model graph: floats with mean 0 and variance 1, integer
-// labels uniform in [0, classes) where classes is the last dim of the "logits" output (else 10).
-runtime::TensorMap random_inputs(const Graph& graph, std::uint64_t seed);  // |n - a| <= 1e-6 + 1e-4 |n|
+// A random batch for every input of a graph: floats with mean 0 and variance 1, integers (labels)
+// uniform in [0, classes). The one random-batch generator of the tools (dump-grads --random, bench,
+// profile, gradcheck's model check), which take classes from the model's signature.
+runtime::TensorMap random_inputs(const Graph& graph, std::uint64_t seed, std::int64_t classes = 10);
 
 }  // namespace dagrad::autodiff

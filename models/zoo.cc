@@ -3,6 +3,7 @@
 #include <functional>
 
 #include "models/layers.h"
+#include "models/signature.h"
 #include "ops/ops.h"
 
 namespace dagrad::models {
@@ -190,12 +191,12 @@ Graph build_model(const std::string& name, const ModelOptions& options) {
   Builder b{.graph = graph, .seed = options.seed, .training = options.training, .dtype = options.dtype};
   Shape image_shape = {options.batch};
   image_shape.insert(image_shape.end(), model->entry.input_shape.begin(), model->entry.input_shape.end());
-  Value image = graph.input("image", {options.dtype, image_shape});
-  Value label = graph.input("label", {DType::i64, {options.batch}});
+  Value image = graph.input(kImageInput, {options.dtype, image_shape});
+  Value label = graph.input(kLabelInput, {DType::i64, {options.batch}});
   Value logits = model->body(b, image, model->entry.classes);
-  graph.rename_value(logits.id(), "logits");
+  graph.rename_value(logits.id(), kLogitsName);
   Value loss = classifier_loss(b, logits, label);
-  graph.rename_value(loss.id(), "loss");
+  graph.rename_value(loss.id(), kLossName);
   return graph;
 }
 

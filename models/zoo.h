@@ -1,7 +1,8 @@
 #pragma once
 // The model zoo: classification networks written in the layer DSL (models/layers.h).
 // Every model reads input "image" [N,C,H,W] (options.dtype) and "label" i64 [N], outputs "logits"
-// [N,classes] and has the mean softmax cross-entropy "loss" as its graph loss.
+// [N,classes] and has the mean softmax cross-entropy "loss" as its graph loss: the names of
+// models/signature.h, so ModelSignature::of finds every role of a zoo model.
 #include <cstdint>
 #include <string>
 #include <vector>

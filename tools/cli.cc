@@ -16,12 +16,6 @@ namespace {
 
 std::string key_of(const std::string& flag) { return flag.rfind("--", 0) == 0 ? flag.substr(2) : flag; }
 
-std::string number_text(double v) {
-  std::ostringstream s;
-  s << v;
-  return s.str();
-}
-
 // Checks `text` for an integer option of type T with std::from_chars (all of it must be read);
 // Boost's lexical_cast would wrap "-1" into an unsigned type without a word.
 template <class T> void check_integer_text(const std::string& shown, const std::string& text) {
@@ -141,10 +135,10 @@ int threads_option(const po::variables_map& vm) {
 double finite_in(const po::variables_map& vm, const std::string& flag, double low, double high, bool high_inclusive) {
   const std::string key = key_of(flag);
   double v = value_of(vm, key).as<double>();
-  if (!std::isfinite(v)) throw UsageError("--" + key + " must be a finite number, got " + number_text(v));
+  if (!std::isfinite(v)) throw UsageError("--" + key + " must be a finite number, got " + shortest(v));
   if (v < low || v > high || (!high_inclusive && v == high))
-    throw UsageError("--" + key + " must be in [" + number_text(low) + ", " + number_text(high) + (high_inclusive ? "]" : ")") +
-                     ", got " + number_text(v));
+    throw UsageError("--" + key + " must be in [" + shortest(low) + ", " + shortest(high) + (high_inclusive ? "]" : ")") +
+                     ", got " + shortest(v));
   return v;
 }
 
@@ -160,6 +154,17 @@ void require_zoo_model(const std::string& name) {
   std::vector<std::string> names;
   for (const models::ZooEntry& entry : models::zoo_models()) names.push_back(entry.name);
   require_one_of("model", name, names);
+}
+
+std::string shortest(double value) {
+  char buffer[64];
+  // The shortest round trip in %g style: "0.0005" (where the plain shortest form is "5e-04"), "1e-05".
+  auto [end, ec] = std::to_chars(buffer, buffer + sizeof buffer, value, std::chars_format::general);
+  return ec == std::errc() ? std::string(buffer, end) : std::string("?");
+}
+
+po::typed_value<double>* number_value(double default_value) {
+  return po::value<double>()->default_value(default_value, shortest(default_value));
 }
 
 bool stdout_is_terminal() { return isatty(STDOUT_FILENO) == 1; }

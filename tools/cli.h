@@ -56,6 +56,12 @@ void require_one_of(const std::string& flag, const std::string& value, const std
 // "unknown --model 'nope'; valid: resnet_ref, resnet_tiny, ..." (every zoo model).
 void require_zoo_model(const std::string& name);
 
+// A double in the shortest %g-style form that reads back to the same value: "0.05", where Boost's
+// help prints default_value(0.05) as "0.050000000000000003".
+std::string shortest(double value);
+// po::value<double>() with a default shown by shortest(): every double option with a default.
+po::typed_value<double>* number_value(double default_value);
+
 bool stdout_is_terminal();
 bool stderr_is_terminal();
 

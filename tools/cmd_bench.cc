@@ -1,5 +1,5 @@
-// dagrad bench: images/s of a full training step (forward, backward, SGD with momentum) and of
-// inference on random data, the peak resident memory and the plan's peak bytes.
+// dagrad bench: images/s of the trainer's training step (forward, backward, divergence checks, SGD
+// with momentum) and of inference on a random batch, the peak resident memory and the plans' peak bytes.
 #include <sys/resource.h>
 
 #include <nlohmann/json.hpp>
@@ -8,38 +8,34 @@
 #include <cstdio>
 #include <iostream>
 
-#include "autodiff/grad.h"
+#include "autodiff/gradcheck.h"
+#include "models/signature.h"
 #include "models/zoo.h"
 #include "runtime/memory.h"
 #include "runtime/runtime.h"
 #include "tools/cli.h"
-#include "train/optimizer.h"
+#include "train/trainer.h"
 
 namespace dagrad::cli {
 namespace {
 
 using Clock = std::chrono::steady_clock;
 
-// Deterministic pseudo-random images in [-1, 1) and labels in [0, classes).
-void fill_random_batch(const Graph& g, TensorMap& feeds) {
-  std::uint64_t state = 12345;
-  auto next = [&] {
-    state = state * 6364136223846793005ULL + 1442695040888963407ULL;
-    return state >> 33;
-  };
-  for (ValueId id : g.values_of_kind(ValueKind::input)) {
-    const ValueInfo& v = g.value(id);
-    Tensor t(v.type.dtype, v.type.shape);
-    if (v.type.dtype == DType::i64) {
-      for (auto& label : t.data<std::int64_t>()) label = static_cast<std::int64_t>(next() % 10);
-    } else if (v.type.dtype == DType::f32) {
-      for (auto& x : t.data<float>()) x = static_cast<float>(next() % 65536) / 32768.0f - 1.0f;
-    } else {
-      for (auto& x : t.data<double>()) x = static_cast<double>(next() % 65536) / 32768.0 - 1.0;
-    }
-    feeds.emplace(v.name, std::move(t));
-  }
-}
+// The trainer asks its dataset only for the sample shape, size and classes here: the bench hands
+// each step its random batch itself, and the normalization is stored in the model beforehand.
+class BatchShape : public train::Dataset {
+ public:
+  BatchShape(std::int64_t size, Shape sample, std::int64_t classes) : size_(size), sample_(std::move(sample)), classes_(classes) {}
+  std::int64_t size() const override { return size_; }
+  Shape sample_shape() const override { return sample_; }
+  std::int64_t classes() const override { return classes_; }
+  std::int64_t get(std::int64_t, std::span<float>) const override { fail("bench: the batch is random; there are no samples to read"); }
+
+ private:
+  std::int64_t size_;
+  Shape sample_;
+  std::int64_t classes_;
+};
 
 // CPU seconds of the process (all threads): on a shared machine, the work a run really did.
 double cpu_seconds() {
@@ -77,50 +73,43 @@ int run_bench(const std::vector<std::string>& args) {
   const int steps = static_cast<int>(int_at_least(vm, "steps", 1));
   const int warmup = static_cast<int>(int_at_least(vm, "warmup", 0));
 
-  // Training: forward + backward + SGD (momentum 0.9, weight decay 5e-4, lr 0.05), as the peer does.
-  Graph forward = models::build_model(name, {.batch = batch, .training = true});
-  autodiff::Gradients grads = autodiff::grad_parameters(forward);
-  const Graph& g = grads.graph;
-  runtime::Plan train_plan = runtime::compile(g, {.threads = threads});
+  // Training: the trainer's own step (forward, backward, the divergence checks, SGD with momentum
+  // 0.9, weight decay 5e-4 and a constant lr 0.05) on one random batch of `batch` images.
+  Model model;
+  model.graph = models::build_model(name, {.batch = batch, .training = true});
+  const models::ModelSignature sig = models::ModelSignature::of(model.graph);
+  const Graph& g = model.graph;
+  train::store_normalization({}, model);  // the random images are already centred, of variance 1
+  const BatchShape shape(batch, sig.sample_shape(g), sig.classes(g));
+  train::Trainer trainer(model, shape, nullptr,
+                         {.epochs = 1, .batch = batch, .sgd = {.lr = 0.05, .momentum = 0.9, .weight_decay = 5e-4},
+                          .schedule = "constant", .threads = threads});
   // Inference: the same network with running statistics, logits only.
   Graph infer = models::build_model(name, {.batch = batch, .training = false});
-  std::vector<ValueId> logits;
-  for (ValueId out : infer.outputs())
-    if (infer.value(out).name == "logits") logits.push_back(out);
-  runtime::Plan infer_plan = runtime::compile(infer, {.threads = threads}, logits);
+  runtime::Plan infer_plan = runtime::compile(infer, {.threads = threads}, {models::ModelSignature::of(infer).logits});
   if (!vm["ignore-memory-check"].as<bool>()) {
-    // Counted before anything is allocated: both plans' peaks (each plan keeps its run buffers
-    // for the next run, so both are alive at the end), the parameters and state, the momentum
-    // buffers (one per parameter) and the random batch.
-    std::int64_t needed = train_plan.peak_bytes() + infer_plan.peak_bytes();
-    for (ValueKind kind : {ValueKind::parameter, ValueKind::state, ValueKind::input})
-      for (ValueId id : g.values_of_kind(kind)) needed += byte_count(g.value(id).type.shape, g.value(id).type.dtype);
-    for (auto [wrt, grad] : g.gradients()) needed += byte_count(g.value(wrt).type.shape, g.value(wrt).type.dtype);
+    // Counted before the batch is made: both plans' peaks (each plan keeps its run buffers for the
+    // next run, so both are alive at the end), the parameters and state, the momentum buffers and
+    // the random batch.
+    std::int64_t needed = trainer.peak_bytes() + infer_plan.peak_bytes();
+    for (const TensorMap* map : {&model.parameters, &model.state, &model.training->buffers})
+      for (const auto& [tensor_name, t] : *map) needed += static_cast<std::int64_t>(t.nbytes());
+    for (ValueId id : g.values_of_kind(ValueKind::input)) needed += byte_count(g.value(id).type.shape, g.value(id).type.dtype);
     runtime::check_memory_fits(needed, "bench of '" + name + "' with --batch " + std::to_string(batch));
   }
-  TensorMap params = runtime::initialize_parameters(g);
-  TensorMap data;
-  fill_random_batch(g, data);
-  TensorMap momentum;
-  for (auto [wrt, grad] : g.gradients()) momentum.emplace(g.value(wrt).name, Tensor(g.value(wrt).type.dtype, g.value(wrt).type.shape));
-  const train::SgdOptions sgd{.lr = 0.05, .momentum = 0.9, .weight_decay = 5e-4};
-  auto train_step = [&](std::uint64_t step) {
-    runtime::Feeds feeds = runtime::feeds_from({&params, &data});
-    runtime::RunResult r = runtime::run(train_plan, feeds, step);
-    for (auto [state, next] : g.state_updates()) params.at(g.value(state).name) = std::move(r.values.at(next));
-    for (auto [wrt, grad] : g.gradients()) {
-      const std::string& pname = g.value(wrt).name;
-      train::sgd_update(params.at(pname), r.at(grad), momentum.at(pname), sgd.lr, sgd);
-    }
-  };
-  for (int i = 0; i < warmup; ++i) train_step(static_cast<std::uint64_t>(i));
+  TensorMap data = autodiff::random_inputs(g, 12345, sig.classes(g));
+  const train::Batch random_batch{.images = std::move(data.at(g.value(sig.image).name)), .labels = std::move(data.at(g.value(sig.label).name))};
+  auto train_step = [&] { trainer.step(random_batch); };
+  for (int i = 0; i < warmup; ++i) train_step();
   auto start = Clock::now();
   double cpu_start = cpu_seconds();
-  for (int i = 0; i < steps; ++i) train_step(static_cast<std::uint64_t>(warmup + i));
+  for (int i = 0; i < steps; ++i) train_step();
   const double train_seconds = std::chrono::duration<double>(Clock::now() - start).count();
   const double train_cpu = cpu_seconds() - cpu_start;
 
-  runtime::Feeds infer_feeds = runtime::feeds_from({&params, &data});
+  runtime::Feeds infer_feeds = runtime::feeds_from({&model.parameters, &model.state});
+  infer_feeds[g.value(sig.image).name] = &random_batch.images;
+  infer_feeds[g.value(sig.label).name] = &random_batch.labels;
   for (int i = 0; i < warmup; ++i) runtime::run(infer_plan, infer_feeds);
   start = Clock::now();
   cpu_start = cpu_seconds();
@@ -142,7 +131,7 @@ int run_bench(const std::vector<std::string>& args) {
                         {"train_step_cpu_ms", 1000 * train_cpu / steps},
                         {"infer_step_cpu_ms", 1000 * infer_cpu / steps},
                         {"peak_rss_bytes", peak_rss_bytes()},
-                        {"plan_peak_bytes", train_plan.peak_bytes()},
+                        {"plan_peak_bytes", trainer.peak_bytes()},
                         {"infer_plan_peak_bytes", infer_plan.peak_bytes()}};
     std::cout << j.dump() << "\n";
     return kExitOk;
@@ -153,7 +142,7 @@ int run_bench(const std::vector<std::string>& args) {
   std::printf("infer  %8.2f ms/step  %9.1f images/s  (%.2f CPU ms/step)\n", 1000 * infer_seconds / steps, infer_rate,
               1000 * infer_cpu / steps);
   std::printf("peak RSS %.1f MiB, plan peak %.1f MiB (train), %.1f MiB (infer)\n", peak_rss_bytes() / 1048576.0,
-              train_plan.peak_bytes() / 1048576.0, infer_plan.peak_bytes() / 1048576.0);
+              trainer.peak_bytes() / 1048576.0, infer_plan.peak_bytes() / 1048576.0);
   return kExitOk;
 }
 

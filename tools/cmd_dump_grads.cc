@@ -9,6 +9,7 @@
 #include "autodiff/grad.h"
 #include "autodiff/gradcheck.h"
 #include "graph/analysis.h"
+#include "models/signature.h"
 #include "proto/model_file.h"
 #include "proto/npy.h"
 #include "runtime/memory.h"
@@ -65,6 +66,9 @@ int run_dump_grads(const std::vector<std::string>& args) {
   Model model = load_model_source(vm);
   const Graph& g = model.graph;
   if (g.loss() == kNoValue) fail("model '", model_source_label(vm), "' has no loss to differentiate");
+  const models::ModelSignature sig = models::ModelSignature::of(g);
+  // The batch the graph takes: --batch, or a FILE's own when --batch is not given.
+  const std::int64_t batch = sig.batch(g);
 
   autodiff::Gradients grads = autodiff::grad_parameters(g);
   std::vector<std::pair<std::string, ValueId>> rows;  // label, value
@@ -84,26 +88,25 @@ int run_dump_grads(const std::vector<std::string>& args) {
     for (const TensorMap* map : {&model.parameters, &model.state})
       for (const auto& [name, t] : *map) needed += static_cast<std::int64_t>(t.nbytes());
     for (ValueId id : g.values_of_kind(ValueKind::input)) needed += byte_count(g.value(id).type.shape, g.value(id).type.dtype);
-    runtime::check_memory_fits(needed, "dump-grads of '" + model_source_label(vm) + "' with --batch " + std::to_string(vm["batch"].as<std::int64_t>()));
+    runtime::check_memory_fits(needed, "dump-grads of '" + model_source_label(vm) + "' with --batch " + std::to_string(batch));
   }
   TensorMap inputs;
   if (vm.count("random")) {
-    inputs = autodiff::random_inputs(g, vm["seed"].as<std::uint64_t>());
+    inputs = autodiff::random_inputs(g, vm["seed"].as<std::uint64_t>(), sig.classes(g));
   } else {
     auto train_split = train::load_mnist_split(vm["data-dir"].as<std::string>(), "train");
     auto split = vm["split"].as<std::string>() == "train" ? nullptr : train::load_mnist_split(vm["data-dir"].as<std::string>(), vm["split"].as<std::string>());
     const train::Dataset& data = split ? *split : *train_split;
-    const std::int64_t batch = vm["batch"].as<std::int64_t>(), index = batch_index;
+    const std::int64_t index = batch_index;
     if (index >= data.size() / batch)
       throw UsageError("--batch-index " + std::to_string(index) + " with --batch " + std::to_string(batch) + " is past the " +
                        std::to_string(data.size()) + " samples of the split");
     std::vector<std::int64_t> order(static_cast<std::size_t>(batch));
     for (std::int64_t i = 0; i < batch; ++i) order[i] = index * batch + i;
-    ValueId image = g.at("image");
-    train::BatchLoader loader(data, order, batch, train::compute_normalization(*train_split), g.value(image).type.dtype);
+    train::BatchLoader loader(data, order, batch, train::compute_normalization(*train_split), g.value(sig.image).type.dtype);
     train::Batch b = loader.make(0);
-    inputs.emplace("image", std::move(b.images));
-    inputs.emplace("label", std::move(b.labels));
+    inputs.emplace(g.value(sig.image).name, std::move(b.images));
+    inputs.emplace(g.value(sig.label).name, std::move(b.labels));
   }
 
   runtime::RunResult result = runtime::run(plan, runtime::feeds_from({&inputs, &model.parameters, &model.state}));

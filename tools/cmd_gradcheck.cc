@@ -3,6 +3,7 @@
 #include <iostream>
 
 #include "autodiff/gradcheck.h"
+#include "models/signature.h"
 #include "models/zoo.h"
 #include "tools/cli.h"
 
@@ -50,12 +51,8 @@ int run_gradcheck(const std::vector<std::string>& args) {
     std::string name = vm["model"].as<std::string>();
     Graph graph = models::build_model(name, {.batch = batch, .dtype = DType::f64, .seed = seed, .training = true});
     runtime::TensorMap parameters = runtime::initialize_parameters(graph);
-    // Random images in [-1, 1) and labels in [0, classes), drawn like an op example's inputs.
-    double classes = static_cast<double>(graph.value(graph.at("logits")).type.shape.back());
-    OpExample batch_example{.inputs = {{.shape = graph.value(graph.at("image")).type.shape},
-                                       {.shape = graph.value(graph.at("label")).type.shape, .dtype = DType::i64, .low = 0, .high = classes}}};
-    std::vector<Tensor> drawn = autodiff::example_inputs(batch_example, seed);
-    runtime::TensorMap inputs{{"image", drawn[0]}, {"label", drawn[1]}};
+    // A random batch: images with mean 0 and variance 1, labels in [0, classes).
+    runtime::TensorMap inputs = autodiff::random_inputs(graph, seed, models::ModelSignature::of(graph).classes(graph));
     autodiff::CheckResult r = autodiff::check_graph_gradient(graph, inputs, parameters, entries, seed);
     ++checked;
     failures += !r.passed;

@@ -7,6 +7,8 @@
 #include <map>
 
 #include "autodiff/grad.h"
+#include "autodiff/gradcheck.h"
+#include "models/signature.h"
 #include "models/zoo.h"
 #include "runtime/memory.h"
 #include "runtime/runtime.h"
@@ -14,30 +16,6 @@
 #include "tools/model_source.h"
 
 namespace dagrad::cli {
-namespace {
-
-// Deterministic pseudo-random inputs: images in [-1, 1), labels in [0, classes).
-TensorMap random_inputs(const Graph& g, std::int64_t classes) {
-  TensorMap feeds;
-  std::uint64_t state = 99;
-  auto next = [&] {
-    state = state * 6364136223846793005ULL + 1442695040888963407ULL;
-    return state >> 33;
-  };
-  for (ValueId id : g.values_of_kind(ValueKind::input)) {
-    const ValueInfo& v = g.value(id);
-    Tensor t(v.type.dtype, v.type.shape);
-    for (std::int64_t i = 0; i < t.numel(); ++i) {
-      if (v.type.dtype == DType::i64) t.data<std::int64_t>()[i] = static_cast<std::int64_t>(next() % static_cast<std::uint64_t>(classes));
-      else if (v.type.dtype == DType::f32) t.data<float>()[i] = static_cast<float>(next() % 65536) / 32768.0f - 1.0f;
-      else t.data<double>()[i] = static_cast<double>(next() % 65536) / 32768.0 - 1.0;
-    }
-    feeds.emplace(v.name, std::move(t));
-  }
-  return feeds;
-}
-
-}  // namespace
 
 int run_profile(const std::vector<std::string>& args) {
   po::options_description options("options");
@@ -73,9 +51,10 @@ int run_profile(const std::vector<std::string>& args) {
     if (g.loss() == kNoValue) fail("profile: the model has no loss to differentiate");
     g = autodiff::grad_parameters(g).graph;
   }
-  std::int64_t classes = 10;
-  for (ValueId out : g.outputs())
-    if (g.value(out).name == "logits") classes = g.value(out).type.shape.back();
+  // Labels of the random batch are drawn below the model's class count (any graph profiles: 10
+  // when it has no logits).
+  const models::ModelSignature sig = models::ModelSignature::find(g);
+  const std::int64_t classes = sig.logits != kNoValue ? sig.classes(g) : 10;
   runtime::Plan plan = runtime::compile(g, {.threads = threads});
   if (!vm["ignore-memory-check"].as<bool>()) {
     // Counted before the random batch is made: the plan's peak (intermediates under liveness),
@@ -87,7 +66,7 @@ int run_profile(const std::vector<std::string>& args) {
     runtime::check_memory_fits(needed, "profile of '" + model_source_label(vm) + "' with --batch " +
                                            std::to_string(vm["batch"].as<std::int64_t>()));
   }
-  TensorMap inputs = random_inputs(g, classes);
+  TensorMap inputs = autodiff::random_inputs(g, vm["seed"].as<std::uint64_t>(), classes);
   runtime::Feeds feeds = runtime::feeds_from({&model.parameters, &model.state, &inputs});
 
   std::vector<double> seconds, total(plan.order().size(), 0.0);

@@ -4,6 +4,7 @@
 
 #include "autodiff/grad.h"
 #include "graph/analysis.h"
+#include "models/signature.h"
 #include "runtime/runtime.h"
 #include "tools/model_source.h"
 
@@ -34,9 +35,16 @@ int run_summary(const std::vector<std::string>& args) {
   if (!parse("summary", "FILE | --model NAME [--batch N]", options, positional, args, vm)) return kExitOk;
   Model model = load_model_source(vm);
   const Graph& g = model.graph;
+  // Per-image figures divide by the image input's batch (any graph summarizes: else the last
+  // input's leading dim).
+  const models::ModelSignature sig = models::ModelSignature::find(g);
   std::int64_t batch = 1;
-  for (ValueId id : g.values_of_kind(ValueKind::input))
-    if (!g.value(id).type.shape.empty()) batch = g.value(id).type.shape[0];
+  if (sig.image != kNoValue && !g.value(sig.image).type.shape.empty()) {
+    batch = sig.batch(g);
+  } else {
+    for (ValueId id : g.values_of_kind(ValueKind::input))
+      if (!g.value(id).type.shape.empty()) batch = g.value(id).type.shape[0];
+  }
 
   std::printf("%-40s %-22s %-22s %12s %14s\n", "node", "op", "output shape", "parameters", "FLOPs");
   // Totals in double: at large batches they pass int64 while each node's count still fits.

@@ -77,20 +77,20 @@ int run_train(const std::vector<std::string>& args) {
   const train::TrainOptions defaults;
   po::options_description options("options");
   options.add_options()
-      ("model", po::value<std::string>(), "zoo model to train from scratch (see dagrad summary --help)")
+      ("model", po::value<std::string>(), "zoo model to train from scratch (dagrad models lists them)")
       ("from", po::value<std::string>(), "model file to start from (its weights; its training state is dropped)")
       ("resume", po::value<std::string>(), "checkpoint to continue: the run it records, unchanged (see below)")
       ("data-dir", po::value<std::string>()->default_value(train::kDefaultDataDir),
        "folder of MNIST-family IDX files (train-images-idx3-ubyte[.gz], ...)")
       ("epochs", po::value<std::int64_t>()->default_value(defaults.epochs), "total epochs")
       ("batch", po::value<std::int64_t>()->default_value(defaults.batch), "batch size")
-      ("lr", po::value<double>()->default_value(defaults.sgd.lr), "base learning rate")
-      ("momentum", po::value<double>()->default_value(defaults.sgd.momentum), "SGD momentum, in [0, 1)")
+      ("lr", number_value(defaults.sgd.lr), "base learning rate")
+      ("momentum", number_value(defaults.sgd.momentum), "SGD momentum, in [0, 1)")
       ("nesterov", po::bool_switch(), "Nesterov momentum")
-      ("weight-decay", po::value<double>()->default_value(defaults.sgd.weight_decay), "L2 weight decay")
+      ("weight-decay", number_value(defaults.sgd.weight_decay), "L2 weight decay")
       ("schedule", po::value<std::string>()->default_value(defaults.schedule),
        "learning-rate schedule: constant | cosine | step[:EPOCHS[:GAMMA]]")
-      ("warmup", po::value<double>()->default_value(0), "linear warm-up length in epochs")
+      ("warmup", number_value(0), "linear warm-up length in epochs")
       ("seed", po::value<std::uint64_t>()->default_value(0), "seed of the initial weights, shuffling and dropout")
       ("threads", po::value<int>()->default_value(0), "worker threads (0: all cores); results do not depend on it")
       ("out", po::value<std::string>(), "trained model file (required for a new run)")
@@ -138,6 +138,8 @@ int run_train(const std::vector<std::string>& args) {
   if (vm.count("resume")) {
     checkpoint_path = vm["resume"].as<std::string>();
     model = load(checkpoint_path);
+    if (!model.training)
+      fail(checkpoint_path, " has no training state to resume from (it is not a checkpoint; use --from to start a new run from its weights)");
     recipe = train::stored_train_options(model);
     if (auto record = train::stored_run_record(model)) {
       run = *record;

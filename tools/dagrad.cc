@@ -11,6 +11,7 @@
 
 namespace dagrad::cli {
 int run_ops(const std::vector<std::string>& args);
+int run_models(const std::vector<std::string>& args);
 int run_gradcheck(const std::vector<std::string>& args);
 int run_export(const std::vector<std::string>& args);
 int run_convert(const std::vector<std::string>& args);
@@ -26,6 +27,7 @@ int run_profile(const std::vector<std::string>& args);
 // One line per subcommand, in the order `dagrad --help` lists them.
 const Command kCommands[] = {
     {"ops", "list every registered op with its inputs, outputs and attributes", run_ops},
+    {"models", "the zoo models --model takes: input shape, classes, parameter count, description", run_models},
     {"gradcheck", "float64 finite-difference gradient checks of every op and a small ResNet", run_gradcheck},
     {"export", "write a zoo model (graph + initialized weights) to a .dagrad or .dagrad.txt file", run_export},
     {"convert", "convert a model file between binary (.dagrad) and text (.dagrad.txt)", run_convert},

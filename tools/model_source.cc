@@ -8,7 +8,7 @@ namespace dagrad::cli {
 
 void add_model_source_options(po::options_description& options, std::int64_t default_batch) {
   options.add_options()("model", po::value<std::string>(), "a zoo model (resnet_ref, resnet18, ...) instead of FILE")(
-      "batch", po::value<std::int64_t>()->default_value(default_batch), "batch size of the image input")(
+      "batch", po::value<std::int64_t>()->default_value(default_batch), "batch size of the image input (a FILE keeps its own unless given)")(
       "seed", po::value<std::uint64_t>()->default_value(0), "initializer seed of a zoo model");
 }
 

@@ -59,23 +59,20 @@ Graph with_batch(const Graph& graph, std::int64_t batch, bool training) {
   return copy;
 }
 
-// Checks that the graph takes the dataset's samples and labels.
-void check_inputs(const Graph& graph, const Dataset& data) {
-  auto image = graph.find(kImageInput);
-  auto label = graph.find(kLabelInput);
-  if (!image || graph.value(*image).kind != ValueKind::input)
-    fail("the model has no input named '", kImageInput, "' to feed the samples to");
-  if (!label || graph.value(*label).kind != ValueKind::input)
-    fail("the model has no input named '", kLabelInput, "' to feed the labels to");
-  const TensorType& image_type = graph.value(*image).type;
-  Shape sample(image_type.shape.begin() + (image_type.shape.empty() ? 0 : 1), image_type.shape.end());
+// The graph's signature, checked against the dataset's samples.
+models::ModelSignature check_inputs(const Graph& graph, const Dataset& data) {
+  models::ModelSignature sig = models::ModelSignature::of(graph);
+  const Shape sample = sig.sample_shape(graph);
   if (sample != data.sample_shape())
-    fail("the model takes samples of shape ", to_string(sample), " (input '", kImageInput, "' ", to_string(image_type),
-         ") but the dataset's are ", to_string(data.sample_shape()));
-  if (!is_float(image_type.dtype)) fail("input '", kImageInput, "' must be f32 or f64, got ", to_string(image_type));
-  const TensorType& label_type = graph.value(*label).type;
-  if (label_type.dtype != DType::i64 || label_type.shape.size() != 1)
-    fail("input '", kLabelInput, "' must be i64[N], got ", to_string(label_type));
+    fail("the model takes samples of shape ", to_string(sample), " (input '", graph.value(sig.image).name, "' ",
+         to_string(graph.value(sig.image).type), ") but the dataset's are ", to_string(data.sample_shape()));
+  return sig;
+}
+
+// Feeds a batch to the signature's inputs.
+void feed_batch(runtime::Feeds& feeds, const Graph& graph, const models::ModelSignature& sig, const Batch& batch) {
+  feeds[graph.value(sig.image).name] = &batch.images;
+  feeds[graph.value(sig.label).name] = &batch.labels;
 }
 
 // Predictions are the first largest logit of each row.
@@ -216,18 +213,6 @@ std::optional<Normalization> stored_normalization(const Model& model) {
   return norm;
 }
 
-ValueId find_logits(const Graph& graph) {
-  if (auto id = graph.find("logits")) return *id;
-  if (graph.loss() != kNoValue) {
-    const ValueInfo& loss = graph.value(graph.loss());
-    if (loss.kind == ValueKind::result && loss.producer >= 0) {
-      const Node& node = graph.node(loss.producer);
-      if (node.op == "softmax_cross_entropy" && !node.inputs.empty()) return node.inputs[0];
-    }
-  }
-  fail("cannot find the model's logits: no value named 'logits' and the loss is not a softmax_cross_entropy");
-}
-
 std::vector<double> Evaluation::class_accuracy() const {
   std::vector<double> accuracy;
   for (std::size_t k = 0; k < confusion.size(); ++k) {
@@ -241,7 +226,7 @@ std::vector<double> Evaluation::class_accuracy() const {
 
 Evaluation evaluate(const Model& model, const Dataset& data, const Normalization& norm, const EvalOptions& options) {
   const auto start = Clock::now();
-  check_inputs(model.graph, data);
+  const models::ModelSignature sig = check_inputs(model.graph, data);
   if (options.batch < 1) fail("evaluate: batch size must be positive, got ", options.batch);
   if (model.graph.loss() == kNoValue) fail("evaluate: the model has no loss");
   if (auto bad = first_non_finite(model.parameters)) fail("evaluate: non-finite parameter ", *bad);
@@ -249,7 +234,7 @@ Evaluation evaluate(const Model& model, const Dataset& data, const Normalization
   const std::int64_t n = data.size();
   if (n < 1) fail("evaluate: the dataset holds no samples");
   const std::int64_t batch = std::min(options.batch, n);
-  const DType dtype = model.graph.value(model.graph.at(kImageInput)).type.dtype;
+  const DType dtype = model.graph.value(sig.image).type.dtype;
 
   // Plans for the full batches and, if the size does not divide, for the last one.
   struct EvalPlan {
@@ -258,7 +243,7 @@ Evaluation evaluate(const Model& model, const Dataset& data, const Normalization
   };
   auto make_plan = [&](std::int64_t size) {
     Graph g = with_batch(model.graph, size, false);
-    ValueId logits = find_logits(g);
+    ValueId logits = models::ModelSignature::of(g).logits;
     return EvalPlan{runtime::compile(g, {.threads = options.threads}, {g.loss(), logits}), g.loss(), logits};
   };
   EvalPlan full = make_plan(batch);
@@ -284,8 +269,7 @@ Evaluation evaluate(const Model& model, const Dataset& data, const Normalization
   for (std::int64_t batch_index = 1; !loader.done(); ++batch_index) {
     Batch b = loader.next();
     const EvalPlan& p = b.size() == batch ? full : *remainder;
-    feeds[kImageInput] = &b.images;
-    feeds[kLabelInput] = &b.labels;
+    feed_batch(feeds, model.graph, sig, b);
     runtime::RunResult r = runtime::run(p.plan, feeds);
     auto where = [&] {
       return " in batch " + std::to_string(batch_index) + " (images " + std::to_string(first_image) + " to " +
@@ -315,7 +299,7 @@ Trainer::Trainer(Model& model, const Dataset& train, const Dataset* test, TrainO
   if (!(std::isfinite(sgd.weight_decay) && sgd.weight_decay >= 0))
     fail("train: weight decay must be finite and non-negative, got ", sgd.weight_decay);
   if (model.graph.loss() == kNoValue) fail("train: the model has no loss");
-  check_inputs(model.graph, train);
+  signature_ = check_inputs(model.graph, train);
   if (test) check_inputs(model.graph, *test);
   if (test && test->classes() != train.classes())
     fail("train: the test set has ", test->classes(), " classes, the training set ", train.classes());
@@ -348,7 +332,7 @@ Trainer::Trainer(Model& model, const Dataset& train, const Dataset* test, TrainO
   peak_bytes_ = full_.plan.peak_bytes() + (remainder_ ? remainder_->plan.peak_bytes() : 0);
   if (test) {
     Graph eval = with_batch(model.graph, std::min(options_.eval_batch, test->size()), false);
-    peak_bytes_ += runtime::compile(eval, {.threads = 1}, {eval.loss(), find_logits(eval)}).peak_bytes();
+    peak_bytes_ += runtime::compile(eval, {.threads = 1}, {eval.loss(), models::ModelSignature::of(eval).logits}).peak_bytes();
   }
 }
 
@@ -359,7 +343,7 @@ Trainer::StepPlan Trainer::build_step_plan(std::int64_t batch) const {
   const Graph& g = grads.graph;
   StepPlan p;
   p.loss = g.loss();
-  p.logits = find_logits(g);
+  p.logits = models::ModelSignature::of(g).logits;
   std::vector<ValueId> fetch{p.loss, p.logits};
   for (auto [wrt, grad] : g.gradients()) {
     p.gradients.emplace_back(g.value(wrt).name, grad);
@@ -373,11 +357,14 @@ Trainer::StepPlan Trainer::build_step_plan(std::int64_t batch) const {
   return p;
 }
 
-std::pair<double, std::int64_t> Trainer::step(const StepPlan& p, const Batch& batch, std::int64_t batch_index) {
+Trainer::StepResult Trainer::step(const Batch& batch, std::int64_t batch_index) {
+  if (batch.size() != full_batch_ && !(remainder_ && batch.size() == train_.size() % full_batch_))
+    fail("train: a step takes batches of ", full_batch_, remainder_ ? " or " + std::to_string(train_.size() % full_batch_) : "",
+         " images, got ", batch.size());
+  const StepPlan& p = batch.size() == full_batch_ ? full_ : *remainder_;
   TrainingState& state = *model_.training;
   runtime::Feeds feeds = runtime::feeds_from({&model_.parameters, &model_.state});
-  feeds[kImageInput] = &batch.images;
-  feeds[kLabelInput] = &batch.labels;
+  feed_batch(feeds, model_.graph, signature_, batch);
   runtime::RunResult r = runtime::run(p.plan, feeds, step_seed(state.rng_seed, state.step));
   // Nothing is applied until the loss, every gradient and every state update are known to be finite.
   check_finite(r.at(p.loss), "the loss", state, batch_index);
@@ -394,7 +381,7 @@ std::pair<double, std::int64_t> Trainer::step(const StepPlan& p, const Batch& ba
     check_finite(model_.parameters.at(name), "parameter " + name + " after the update", state, batch_index);
   }
   ++state.step;
-  return {loss, correct};
+  return {.loss = loss, .correct = correct};
 }
 
 bool Trainer::finished() const { return model_.training->epoch >= options_.epochs; }
@@ -405,7 +392,7 @@ EpochMetrics Trainer::train_epoch(const BatchCallback& on_batch) {
   const auto start = Clock::now();
   SplitMix64 rng(state.rng_state);
   std::vector<std::int64_t> order = random_permutation(train_.size(), rng);
-  const DType dtype = model_.graph.value(model_.graph.at(kImageInput)).type.dtype;
+  const DType dtype = model_.graph.value(signature_.image).type.dtype;
   BatchLoader loader(train_, std::move(order), options_.batch, norm_, dtype);
 
   BatchProgress progress;
@@ -418,8 +405,7 @@ EpochMetrics Trainer::train_epoch(const BatchCallback& on_batch) {
   while (!loader.done()) {
     Batch batch = loader.next();  // starts assembling the following batch
     last_lr = schedule_.lr_at(state.step);
-    const StepPlan& plan = batch.size() == full_batch_ ? full_ : *remainder_;
-    auto [loss, batch_correct] = step(plan, batch, progress.batch + 1);
+    auto [loss, batch_correct] = step(batch, progress.batch + 1);
     loss_sum += loss * static_cast<double>(batch.size());
     correct += batch_correct;
     progress.batch += 1;

@@ -9,16 +9,13 @@
 #include <vector>
 
 #include "graph/model.h"
+#include "models/signature.h"
 #include "runtime/runtime.h"
 #include "train/data.h"
 #include "train/metrics.h"
 #include "train/optimizer.h"
 
 namespace dagrad::train {
-
-// The graph inputs a trainer feeds: images [N, sample_shape...] and integer labels [N].
-inline constexpr const char* kImageInput = "image";
-inline constexpr const char* kLabelInput = "label";
 
 struct TrainOptions {
   std::int64_t epochs = 5;
@@ -51,10 +48,6 @@ std::optional<RunRecord> stored_run_record(const Model& model);
 // The normalization the model was trained with, kept in its metadata.
 void store_normalization(const Normalization& norm, Model& model);
 std::optional<Normalization> stored_normalization(const Model& model);
-
-// The logits of a classifier graph: the value named "logits", else the first input of the loss's
-// softmax_cross_entropy node.
-ValueId find_logits(const Graph& graph);
 
 struct BatchProgress {
   std::int64_t epoch = 0, epochs = 0;  // epoch is 1-based
@@ -99,6 +92,15 @@ class Trainer {
   using EpochCallback = std::function<void(const EpochMetrics&, const Model&)>;
 
   bool finished() const;
+  struct StepResult {
+    double loss = 0;            // the batch's mean loss
+    std::int64_t correct = 0;   // predictions equal to the label
+  };
+  // One optimizer step on `batch` (normalized images and labels of the model's signature, as the
+  // loader makes them), exactly as train_epoch takes each: forward, backward, the divergence checks,
+  // then SGD at the schedule's rate for the current step, which moves on by one. The batch holds the
+  // full batch's images or the last partial batch's; batch_index (1-based) is for messages only.
+  StepResult step(const Batch& batch, std::int64_t batch_index = 1);
   // Trains the next epoch (the last partial batch included) and evaluates on the test set. Divergence
   // is an error: the first non-finite loss, gradient, parameter, momentum or state value throws,
   // naming the step and the tensor (and the test loss after the epoch must be finite too).
@@ -125,13 +127,12 @@ class Trainer {
     std::vector<std::pair<std::string, ValueId>> state_updates;  // state name, next value
   };
   StepPlan build_step_plan(std::int64_t batch) const;
-  // One optimizer step (batch_index is 1-based, for messages); returns {mean loss, correct predictions}.
-  std::pair<double, std::int64_t> step(const StepPlan& plan, const Batch& batch, std::int64_t batch_index);
 
   Model& model_;
   const Dataset& train_;
   const Dataset* test_;
   TrainOptions options_;
+  models::ModelSignature signature_;
   Normalization norm_;
   std::int64_t steps_per_epoch_ = 0;
   Schedule schedule_;
