@@ -78,24 +78,8 @@ std::int64_t FlopContext::sum(std::initializer_list<std::int64_t> terms) const {
   return value;
 }
 
-namespace {
-// TEMPORARY: traits of ops whose files are being moved onto family helpers and do not declare
-// them yet. Each entry goes when its file declares the trait; nothing outside graph/op.cc sees it.
-void fill_undeclared_traits(OpDef& def) {
-  const std::string& op = def.name;
-  if ((op == "relu" || op == "relu_grad" || op == "add" || op == "scale" || op == "mul") && def.in_place_input < 0)
-    def.in_place_input = 0;
-  if (op == "relu" && def.activation == Activation::none) def.activation = Activation::relu;
-  if (op == "conv2d_grad_input" && !def.flops)  // the products of the forward convolution that made dy
-    def.flops = [](const std::any&, const FlopContext& c) { return c.times_dims(c.product({2, element_count(c.input(0))}), c.input(1), 1); };
-  if (op == "conv2d_grad_filter" && !def.flops)  // one product per element of dy and filter tap
-    def.flops = [](const std::any&, const FlopContext& c) { return c.times_dims(c.product({2, element_count(c.input(1))}), c.output(0), 1); };
-}
-}  // namespace
-
 void OpRegistry::add(OpDef def) {
   if (ops_.count(def.name)) fail("op '", def.name, "' is registered twice");
-  fill_undeclared_traits(def);
   std::string name = def.name;
   ops_.emplace(name, std::make_unique<OpDef>(std::move(def)));
 }
