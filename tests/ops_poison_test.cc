@@ -10,8 +10,10 @@
 
 #include <gtest/gtest.h>
 
+#include "autodiff/grad.h"
 #include "autodiff/gradcheck.h"
 #include "graph/op.h"
+#include "models/zoo.h"
 #include "runtime/runtime.h"
 
 namespace dagrad {
@@ -71,6 +73,25 @@ TEST(OpsPoison, EveryOpsExamplesWriteEveryOutputElement) {
         ++checked;
       }
   EXPECT_GT(checked, 60);
+}
+
+// Whole models, where outputs land in reused slots (and convolutions carry fused epilogues in
+// inference): poisoned runs give every fetched value bitwise equal to plain ones.
+TEST(OpsPoison, ModelsTrainingAndInferenceAreUnchangedByPoisoning) {
+  for (bool training : {true, false}) {
+    Graph forward = models::build_model("resnet_ref", {.batch = 2, .seed = 4, .training = training});
+    const Graph g = training ? autodiff::grad_parameters(forward).graph : forward;
+    runtime::TensorMap weights = runtime::initialize_parameters(g);
+    runtime::TensorMap inputs = autodiff::random_inputs(g, 5);
+    const runtime::Feeds feeds = runtime::feeds_from({&weights, &inputs});
+    const runtime::Plan plain = runtime::compile(g, {.threads = 2});
+    const runtime::Plan poisoned = runtime::compile(g, {.threads = 2, .poison_buffers = true});
+    const runtime::RunResult a = runtime::run(plain, feeds), b = runtime::run(poisoned, feeds);
+    for (ValueId id : plain.fetches()) {
+      EXPECT_TRUE(all_finite(b.at(id))) << g.value(id).name;
+      EXPECT_TRUE(bitwise_equal(a.at(id), b.at(id))) << g.value(id).name << (training ? " (training)" : " (inference)");
+    }
+  }
 }
 
 // Swaps a registered op's kernel (and its zero-fill trait) for the test's lifetime.
