@@ -50,7 +50,7 @@ Value Builder::state(const std::string& local_name, Shape shape, Initializer ini
 }
 
 Value conv2d(Builder& b, Value x, std::int64_t filters, ConvOptions o) {
-  check_rank("conv2d", x, 4);
+  check_rank(__func__, x, 4);  // the DSL function, named without a string
   const std::int64_t channels = x.dim(1);
   Scope scope(b.graph, b.next_layer_name("conv"));
   Value w = b.parameter("w", {filters, channels, o.kernel, o.kernel}, he_normal(channels * o.kernel * o.kernel));
@@ -59,7 +59,7 @@ Value conv2d(Builder& b, Value x, std::int64_t filters, ConvOptions o) {
 }
 
 Value conv1d(Builder& b, Value x, std::int64_t filters, ConvOptions o) {
-  check_rank("conv1d", x, 3);
+  check_rank(__func__, x, 3);  // the DSL function, named without a string
   const std::int64_t channels = x.dim(1);
   Scope scope(b.graph, b.next_layer_name("conv"));
   Value w = b.parameter("w", {filters, channels, o.kernel}, he_normal(channels * o.kernel));
@@ -68,7 +68,7 @@ Value conv1d(Builder& b, Value x, std::int64_t filters, ConvOptions o) {
 }
 
 Value dense(Builder& b, Value x, std::int64_t units, bool bias) {
-  check_rank("dense", x, 2);
+  check_rank(__func__, x, 2);  // the DSL function, named without a string
   const std::int64_t fan_in = x.dim(1);
   Scope scope(b.graph, b.next_layer_name("fc"));
   Value w = b.parameter("w", {fan_in, units}, he_normal(fan_in));
@@ -92,7 +92,7 @@ Value batch_norm(Builder& b, Value x, double momentum, double eps) {
 }
 
 Value dropout(Builder& b, Value x, double p) {
-  Scope scope(b.graph, b.next_layer_name("dropout"));
+  Scope scope(b.graph, b.next_layer_name(__func__));
   return ops::dropout(x, p, b.seed_for(b.graph.scoped("mask")), b.training).y;
 }
 
