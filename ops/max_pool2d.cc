@@ -16,24 +16,13 @@ Value max_pool2d_recomputing(Value x, Int2 window, Int2 stride, Int2 pad) {
 }
 
 void register_max_pool2d(OpRegistry& registry) {
-  using Ints = std::vector<std::int64_t>;
   registry.add(define_op<Pool2dAttrs>({
       .name = "max_pool2d",
       .doc = "2-D max pooling over NCHW windows; padded cells never win, ties go to the first maximum.",
       .inputs = {"x"},
-      .examples = {{.label = "k2s2",
-                    .attrs = {{"window", Ints{2, 2}}, {"stride", Ints{2, 2}}},
-                    .inputs = {{.shape = {2, 3, 4, 4}, .min_abs = 0.05}}},
-                   {.label = "k3s2p1",
-                    .attrs = {{"window", Ints{3, 3}}, {"stride", Ints{2, 2}}, {"pad", Ints{1, 1}}},
-                    .inputs = {{.shape = {1, 2, 5, 6}, .min_abs = 0.05}}},
-                   {.label = "rect_k2x3_s1x2_p1",
-                    .attrs = {{"window", Ints{2, 3}}, {"stride", Ints{1, 2}}, {"pad", Ints{1, 1}}},
-                    .inputs = {{.shape = {2, 2, 3, 7}, .min_abs = 0.05}}}},
+      .examples = kernels::pool2d_examples(0.05),
       .infer = [](const Pool2dAttrs& a, InferContext& c) {
-        c.expect_rank(0, 4);
-        c.expect_float(0);
-        return std::vector{TensorType{c.dtype(0), kernels::pool2d_output_shape(c, c.shape(0), a.window, a.stride, a.pad)}};
+        return std::vector{TensorType{c.dtype(0), kernels::pool2d_infer(a, c)}};
       },
       .forward = [](const Pool2dAttrs& a, KernelContext& k) {
         dispatch_float(k.input(0).dtype(), [&]<class T>() {

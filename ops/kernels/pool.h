@@ -48,6 +48,26 @@ inline Shape pool2d_output_shape(const InferContext& c, const Shape& x, const In
           pool_output_extent(c, "width", x[3], window[1], stride[1], pad[1])};
 }
 
+// The shape rule of the 2-D pooling ops: a float NCHW input, pooled spatially.
+inline Shape pool2d_infer(const Pool2dAttrs& a, InferContext& c) {
+  c.expect_rank(0, 4);
+  c.expect_float(0);
+  return pool2d_output_shape(c, c.shape(0), a.window, a.stride, a.pad);
+}
+
+// The examples every 2-D pooling op is checked on: square, padded and rectangular windows.
+// min_abs keeps max pooling's inputs away from ties.
+inline std::vector<OpExample> pool2d_examples(double min_abs = 0) {
+  using Ints = std::vector<std::int64_t>;
+  return {{.label = "k2s2", .attrs = {{"window", Ints{2, 2}}, {"stride", Ints{2, 2}}}, .inputs = {{.shape = {2, 3, 4, 4}, .min_abs = min_abs}}},
+          {.label = "k3s2p1",
+           .attrs = {{"window", Ints{3, 3}}, {"stride", Ints{2, 2}}, {"pad", Ints{1, 1}}},
+           .inputs = {{.shape = {1, 2, 5, 6}, .min_abs = min_abs}}},
+          {.label = "rect_k2x3_s1x2_p1",
+           .attrs = {{"window", Ints{2, 3}}, {"stride", Ints{1, 2}}, {"pad", Ints{1, 1}}},
+           .inputs = {{.shape = {2, 2, 3, 7}, .min_abs = min_abs}}}};
+}
+
 // Window geometry of one (n, c) plane; the kernels loop over planes.
 struct PoolGeometry {
   std::int64_t planes = 0;  // N * C
