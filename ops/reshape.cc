@@ -2,28 +2,24 @@
 #include <cstring>
 
 #include "graph/op.h"
+#include "ops/kernels/shape_attrs.h"
 #include "ops/ops.h"
 
 namespace dagrad::ops {
-namespace {
-struct ReshapeAttrs {
-  std::vector<std::int64_t> shape;
-  template <class V> void fields(V& v) { v.required("shape", shape); }
-};
-}  // namespace
+using kernels::TargetShapeAttrs;
 
 Value reshape(Value x, Shape shape) {
-  return x.graph().add_node("reshape", {x}, write_attrs(ReshapeAttrs{std::move(shape)}))[0];
+  return x.graph().add_node("reshape", {x}, write_attrs(TargetShapeAttrs{std::move(shape)}))[0];
 }
 
 void register_reshape(OpRegistry& registry) {
-  registry.add(define_op<ReshapeAttrs>({
+  registry.add(define_op<TargetShapeAttrs>({
       .name = "reshape",
       .doc = "Reinterprets x with a new shape of the same element count; one dim may be -1.",
       .inputs = {"x"},
       .examples = {{.label = "infer_dim", .attrs = {{"shape", std::vector<std::int64_t>{3, -1}}}, .inputs = {{.shape = {2, 3, 2}}}},
                    {.label = "explicit", .attrs = {{"shape", std::vector<std::int64_t>{4, 1, 3}}}, .inputs = {{.shape = {2, 6}}}}},
-      .infer = [](const ReshapeAttrs& a, InferContext& c) {
+      .infer = [](const TargetShapeAttrs& a, InferContext& c) {
         Shape out = a.shape;
         int unknown = -1;
         std::int64_t known = 1;
@@ -45,10 +41,10 @@ void register_reshape(OpRegistry& registry) {
         if (element_count(out) != n) c.fail("cannot reshape ", to_string(c.shape(0)), " to ", to_string(a.shape));
         return std::vector{TensorType{c.dtype(0), out}};
       },
-      .forward = [](const ReshapeAttrs&, KernelContext& k) {
+      .forward = [](const TargetShapeAttrs&, KernelContext& k) {
         if (k.input(0).nbytes()) std::memcpy(k.output(0).raw(), k.input(0).raw(), k.input(0).nbytes());
       },
-      .grad = [](const ReshapeAttrs&, GradContext& g) { return std::vector{reshape(g.dy(), g.shape(0))}; },
+      .grad = [](const TargetShapeAttrs&, GradContext& g) { return std::vector{reshape(g.dy(), g.shape(0))}; },
   }));
 }
 

@@ -2,22 +2,18 @@
 // broadcast_to). Gradient: broadcast_to(dy, x.shape).
 #include "graph/op.h"
 #include "ops/kernels/broadcast.h"
+#include "ops/kernels/shape_attrs.h"
 #include "ops/ops.h"
 
 namespace dagrad::ops {
-namespace {
-struct SumToAttrs {
-  std::vector<std::int64_t> shape;
-  template <class V> void fields(V& v) { v.required("shape", shape); }
-};
-}  // namespace
+using kernels::TargetShapeAttrs;
 
 Value sum_to(Value x, Shape shape) {
-  return x.graph().add_node("sum_to", {x}, write_attrs(SumToAttrs{std::move(shape)}))[0];
+  return x.graph().add_node("sum_to", {x}, write_attrs(TargetShapeAttrs{std::move(shape)}))[0];
 }
 
 void register_sum_to(OpRegistry& registry) {
-  registry.add(define_op<SumToAttrs>({
+  registry.add(define_op<TargetShapeAttrs>({
       .name = "sum_to",
       .doc = "Sums x down to `shape`, which must broadcast to x's shape.",
       .inputs = {"x"},
@@ -25,14 +21,14 @@ void register_sum_to(OpRegistry& registry) {
                    {.label = "keep_ones", .attrs = {{"shape", std::vector<std::int64_t>{3, 1}}}, .inputs = {{.shape = {2, 3, 4}}}},
                    {.label = "scalar", .attrs = {{"shape", std::vector<std::int64_t>{}}}, .inputs = {{.shape = {2, 3}}}},
                    {.label = "identity", .attrs = {{"shape", std::vector<std::int64_t>{2, 3}}}, .inputs = {{.shape = {2, 3}}}}},
-      .infer = [](const SumToAttrs& a, InferContext& c) {
+      .infer = [](const TargetShapeAttrs& a, InferContext& c) {
         c.expect_float(0);
         element_count(a.shape);
         if (!kernels::broadcasts_to(a.shape, c.shape(0)) || a.shape.size() > c.shape(0).size())
           c.fail("shape ", to_string(a.shape), " does not broadcast to the input shape ", to_string(c.shape(0)));
         return std::vector{TensorType{c.dtype(0), a.shape}};
       },
-      .forward = [](const SumToAttrs&, KernelContext& k) {
+      .forward = [](const TargetShapeAttrs&, KernelContext& k) {
         dispatch_float(k.input(0).dtype(), [&]<class T>() {
           const Tensor& tx = k.input(0);
           Tensor& ty = k.output(0);
@@ -44,7 +40,7 @@ void register_sum_to(OpRegistry& registry) {
           for (std::int64_t i = 0; i < tx.numel(); ++i, to.next()) y[to.offset()] += x[i];
         });
       },
-      .grad = [](const SumToAttrs&, GradContext& g) { return std::vector{broadcast_to(g.dy(), g.shape(0))}; },
+      .grad = [](const TargetShapeAttrs&, GradContext& g) { return std::vector{broadcast_to(g.dy(), g.shape(0))}; },
   }));
 }
 
