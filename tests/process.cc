@@ -135,4 +135,12 @@ std::string describe(const ProcessResult& result) {
   return text + "\n--- stdout:\n" + result.out + "\n--- stderr:\n" + result.err;
 }
 
+std::filesystem::path fresh_scratch_dir(const std::string& name) {
+  namespace fs = std::filesystem;
+  fs::path dir = fs::temp_directory_path() / ("dagrad_" + name + "_" + std::to_string(::getpid()));
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  return dir;
+}
+
 }  // namespace dagrad::testing

@@ -2,6 +2,7 @@
 // Runs a program the way a user would, without a shell: an argument vector, captured stdout and
 // stderr, optional stdin text, working directory, extra environment and a timeout.
 #include <chrono>
+#include <filesystem>
 #include <map>
 #include <string>
 #include <vector>
@@ -28,6 +29,9 @@ ProcessResult run_process(const std::vector<std::string>& argv, const ProcessOpt
 
 // run_process with the built `dagrad` tool prepended.
 ProcessResult run_tool(std::vector<std::string> args, const ProcessOptions& options = {});
+
+// An empty folder for one test's files: <tmp>/dagrad_<name>_<pid>, emptied first if it exists.
+std::filesystem::path fresh_scratch_dir(const std::string& name);
 
 // For gtest failure messages: the exit and both outputs.
 std::string describe(const ProcessResult& result);

@@ -19,12 +19,7 @@ namespace fs = std::filesystem;
 using dagrad::testing::describe;
 using dagrad::testing::run_tool;
 
-fs::path scratch(const std::string& name) {
-  fs::path dir = fs::temp_directory_path() / ("dagrad_train_test_" + name + "_" + std::to_string(::getpid()));
-  fs::remove_all(dir);
-  fs::create_directories(dir);
-  return dir;
-}
+fs::path scratch(const std::string& name) { return dagrad::testing::fresh_scratch_dir("train_test_" + name); }
 
 std::string bytes_of(const fs::path& path) {
   std::ifstream in(path, std::ios::binary);
