@@ -22,6 +22,12 @@ Value tanh_grad(Value y, Value dy);            // dy * (1 - y^2)
 Value add(Value a, Value b);                   // numpy broadcasting (right-aligned)
 Value mul(Value a, Value b);                   // numpy broadcasting
 Value scale(Value x, double factor);           // x * factor
+Value sub(Value a, Value b);                   // numpy broadcasting
+Value div(Value a, Value b);                   // numpy broadcasting
+Value neg(Value x);                            // -x
+Value exp(Value x);
+Value log(Value x);                            // natural logarithm
+Value sqrt(Value x);
 
 // ---- shapes and reductions -------------------------------------------------------------------
 Value sum_to(Value x, Shape shape);            // sums broadcast dims away: the adjoint of broadcast_to

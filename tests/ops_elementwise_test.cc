@@ -149,6 +149,8 @@ DAGRAD_OP_REFERENCES(elementwise) {
   auto tanh = [](double x) { return std::tanh(x); };
   auto add = [](double a, double b) { return a + b; };
   auto mul = [](double a, double b) { return a * b; };
+  auto sub = [](double a, double b) { return a - b; };
+  auto div = [](double a, double b) { return a / b; };
   return {
       {"sigmoid", {unary(sigmoid)}},
       {"sigmoid_grad", {sigmoid_grad_reference}},
@@ -156,6 +158,12 @@ DAGRAD_OP_REFERENCES(elementwise) {
       {"tanh_grad", {tanh_grad_reference}},
       {"add", {binary_broadcast(add)}},
       {"mul", {binary_broadcast(mul)}},
+      {"sub", {binary_broadcast(sub)}},
+      {"div", {binary_broadcast(div)}},
+      {"neg", {unary([](double x) { return -x; })}},
+      {"exp", {unary([](double x) { return std::exp(x); })}},
+      {"log", {unary([](double x) { return std::log(x); })}},
+      {"sqrt", {unary([](double x) { return std::sqrt(x); })}},
       {"scale", {scale_reference}},
       {"sum_to", {sum_to_reference}},
       {"broadcast_to", {broadcast_to_reference}},
