@@ -40,6 +40,15 @@ double elu_reference(const AttrMap& a, double x) { return x > 0 ? x : attr(a, "a
 double elu_grad_reference(const AttrMap& a, double x, double dy) {
   return x > 0 ? dy : dy * attr(a, "alpha", 1.0) * std::exp(x);
 }
+double hardswish_reference(const AttrMap&, double x) { return x * std::min(std::max(x + 3, 0.0), 6.0) / 6; }
+double hardswish_grad_reference(const AttrMap&, double x, double dy) {
+  return x < -3 ? 0.0 : x <= 3 ? dy * (2 * x + 3) / 6 : dy;
+}
+double sigmoid(double x) { return 1 / (1 + std::exp(-x)); }
+double silu_reference(const AttrMap&, double x) { return x * sigmoid(x); }
+double silu_grad_reference(const AttrMap&, double x, double dy) {
+  return dy * (sigmoid(x) + x * sigmoid(x) * (1 - sigmoid(x)));
+}
 
 }  // namespace
 
@@ -49,6 +58,10 @@ DAGRAD_OP_REFERENCES(activation) {
       {"clip_grad", {elementwise_grad(clip_grad_reference)}},
       {"elu", {elementwise(elu_reference)}},
       {"elu_grad", {elementwise_grad(elu_grad_reference)}},
+      {"hardswish", {elementwise(hardswish_reference)}},
+      {"hardswish_grad", {elementwise_grad(hardswish_grad_reference)}},
+      {"silu", {elementwise(silu_reference)}},
+      {"silu_grad", {elementwise_grad(silu_grad_reference)}},
   };
 }
 
