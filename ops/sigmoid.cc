@@ -1,5 +1,6 @@
 // sigmoid: y = 1 / (1 + exp(-x)). Gradient: sigmoid_grad(y, dy), which reads the forward output.
 #include "ops/family.h"
+#include "ops/kernels/stable_sigmoid.h"
 
 namespace dagrad::ops {
 
@@ -16,13 +17,7 @@ void register_sigmoid(OpRegistry& registry) {
                        {.label = "saturated", .inputs = {{.shape = {6}, .low = -60, .high = 60}}}},
           .grad = grad_from_output(sigmoid_grad),
       },
-      // exp of a non-positive argument only: no overflow for large |x|, and no 1 - 1 cancellation.
-      [](auto x) {
-        using T = decltype(x);
-        if (x >= T(0)) return T(1) / (T(1) + std::exp(-x));
-        const T z = std::exp(x);
-        return z / (T(1) + z);
-      })));
+      [](auto x) { return kernels::stable_sigmoid(x); })));
 }
 
 }  // namespace dagrad::ops
