@@ -28,10 +28,7 @@
 #include <unordered_set>
 
 #include <google/protobuf/io/tokenizer.h>
-#include <google/protobuf/stubs/common.h>
-#if GOOGLE_PROTOBUF_VERSION < 4022000  // from protobuf 22 on, logging is Abseil's
-#include <google/protobuf/stubs/logging.h>
-#endif
+#include <google/protobuf/stubs/logging.h>  // LogSilencer ("stubs" is protobuf's own folder name)
 #include <google/protobuf/text_format.h>
 
 #include "graph/op.h"

@@ -135,6 +135,7 @@ int run_train(const std::vector<std::string>& args) {
   train::TrainOptions recipe;
   train::RunRecord run{.data_dir = absolute_path(train::kDefaultDataDir)};
   std::string checkpoint_path;
+  bool resuming = false;  // from a checkpoint that records its run: its settings are fixed
   if (vm.count("resume")) {
     checkpoint_path = vm["resume"].as<std::string>();
     model = load(checkpoint_path);
@@ -143,6 +144,7 @@ int run_train(const std::vector<std::string>& args) {
     recipe = train::stored_train_options(model);
     if (auto record = train::stored_run_record(model)) {
       run = *record;
+      resuming = true;
     } else {  // written before checkpoints recorded their run: the flags (or defaults) say where
       if (!vm.count("out")) throw UsageError(checkpoint_path + " records no output path (an older checkpoint): give --out FILE");
       if (auto it = model.metadata.find("dataset"); it != model.metadata.end() && !vm.count("data-dir")) run.data_dir = it->second;
@@ -150,7 +152,6 @@ int run_train(const std::vector<std::string>& args) {
                   checkpoint_path.c_str());
     }
   }
-  const bool resuming = !checkpoint_path.empty() && train::stored_run_record(model).has_value();
   const RunSettings settings(vm, resuming ? &checkpoint_path : nullptr);
   settings.settle("batch", recipe.batch, batch_flag);
   settings.settle("eval-batch", recipe.eval_batch, eval_batch_flag);
