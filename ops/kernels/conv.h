@@ -10,9 +10,17 @@ namespace dagrad::kernels {
 
 struct ConvGeometry {
   std::int64_t n = 0, c = 0, h = 1, w = 0;  // input [N,C,H,W]
-  std::int64_t f = 0, kh = 1, kw = 0;       // filter [F,C,KH,KW]
-  std::int64_t sh = 1, sw = 1, ph = 0, pw = 0;
+  std::int64_t f = 0, kh = 1, kw = 0;       // filter [F,C/groups,KH,KW]
+  std::int64_t sh = 1, sw = 1;              // stride
+  std::int64_t ph = 0, pw = 0;              // zero padding before (top, left)
+  std::int64_t ph_end = 0, pw_end = 0;      // zero padding after (bottom, right)
+  std::int64_t dh = 1, dw = 1;              // dilation: filter taps are dh (dw) cells apart
+  std::int64_t groups = 1;                  // channels and filters split into this many groups
   std::int64_t oh = 1, ow = 0;              // output [N,F,OH,OW]
+
+  std::int64_t group_channels() const { return c / groups; }  // input channels each filter reads
+  std::int64_t group_filters() const { return f / groups; }   // filters of each group
+  bool depthwise() const { return groups == c && groups > 1; }  // one input channel per group
 
   std::int64_t patch_size() const { return c * kh * kw; }  // rows of the im2col matrix
   std::int64_t out_pixels() const { return oh * ow; }      // its columns
