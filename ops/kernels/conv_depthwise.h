@@ -1,0 +1,20 @@
+#pragma once
+// Depthwise convolution (groups == C, each filter reads one channel) with a 3x3 window: a
+// memory-bound kernel of its own, because im2col + GEMM has nothing to reuse when each output
+// pixel is 9 multiply-adds of one channel. conv.cc dispatches to it when it applies.
+#include "graph/op.h"
+#include "ops/kernels/conv.h"
+
+namespace dagrad::kernels {
+
+// Whether the depthwise kernels take this geometry: groups == C, 3x3, any stride, pad and
+// dilation that conv_geometry accepted, any channel multiplier (F = C * m).
+bool depthwise3x3_applies(const ConvGeometry& g);
+
+// y = x (*) w (+ bias), then the epilogue (see conv_forward), for a geometry where
+// depthwise3x3_applies. Parallel over (image, channel) planes; bitwise the same for any thread count.
+template <class T>
+void depthwise3x3_forward(const ConvGeometry& g, const T* x, const T* w, const T* bias, T* y,
+                          const ChannelEpilogue* epilogue);
+
+}  // namespace dagrad::kernels
