@@ -14,40 +14,33 @@ namespace dagrad::kernels {
 namespace {
 
 // Every output is the zero-padded definition summed in tap order (row i, then column j), the first
-// product starting the sum: acc = w00*x00, acc += w01*x01, ... The vector interior, the scalar
-// borders and the plain path all compute exactly this, so a build without AVX-512 gives the same
-// bits, and a padded tap contributes w * 0 as it does in im2col + GEMM (an infinite weight gives NaN).
+// product starting the sum: acc = w00*x00, acc += w01*x01, ... Each input plane is copied once into
+// a zero-padded buffer (in cache), so the vector loops have no borders; the AVX-512 and the plain
+// path compute exactly this, so a build without AVX-512 gives the same bits, and a padded tap
+// contributes w * 0 as it does in im2col + GEMM (an infinite weight gives NaN).
 
 // Output pixels per parallel chunk (whole planes): a function of the shape only. Each plane's
 // arithmetic does not depend on its chunk anyway; the grain just amortizes task overhead.
 constexpr std::int64_t kChunkOutputs = 32768;
 
-// A row of zeros standing in for the kernel rows that fall in the top or bottom padding, so that
-// the interior loop never tests rows. Only grows; never written after it is zeroed.
-template <class T> const T* zero_row(std::int64_t w) {
-  thread_local std::vector<T> zeros;
-  if (static_cast<std::int64_t>(zeros.size()) < w) zeros.resize(static_cast<std::size_t>(w), T(0));
-  return zeros.data();
-}
-
-// The three input rows under one output row (a zero row in the padding), and the filter.
+// The three input rows under one output row, in the zero-padded copy of the plane, and the filter.
 template <class T> struct Rows {
   const T* r[3];
   const T* k;  // 9 taps, row-major
 };
 
-// Outputs [lo, hi) whose taps all fall inside the row: no bounds tests. SW > 0 is the stride known
-// at compile time (so that the plain loop vectorizes with unit or constant stride).
+// Outputs [0, count) of one row (or of a flat run of rows, see plane): no bounds tests, the padding
+// is in the rows. SW > 0 is the stride known at compile time, so that the loop vectorizes.
 template <class T, int SW>
-void interior_plain(const Rows<T>& rows, const ConvGeometry& g, std::int64_t lo, std::int64_t hi, T* __restrict out) {
-  const std::int64_t sw = SW > 0 ? SW : g.sw, dw = g.dw, pw = g.pw;
+void row_plain(const Rows<T>& rows, std::int64_t sw_runtime, std::int64_t dw, std::int64_t count, T* __restrict out) {
+  const std::int64_t sw = SW > 0 ? SW : sw_runtime;
   const T* k = rows.k;
   const T k0 = k[0], k1 = k[1], k2 = k[2], k3 = k[3], k4 = k[4], k5 = k[5], k6 = k[6], k7 = k[7], k8 = k[8];
   const T* __restrict a = rows.r[0];
   const T* __restrict b = rows.r[1];
   const T* __restrict c = rows.r[2];
-  for (std::int64_t ox = lo; ox < hi; ++ox) {
-    const std::int64_t i = ox * sw - pw;
+  for (std::int64_t ox = 0; ox < count; ++ox) {
+    const std::int64_t i = ox * sw;
     T acc = k0 * a[i];
     acc += k1 * a[i + dw];
     acc += k2 * a[i + 2 * dw];
@@ -64,11 +57,9 @@ void interior_plain(const Rows<T>& rows, const ConvGeometry& g, std::int64_t lo,
 #if defined(__AVX512F__)
 // 16 outputs per vector, multiply then add (never fused: the plain path's arithmetic). Stride 1
 // reads each tap as one unaligned load; stride 2 gathers the even elements of two loads with one
-// permute. Tails use masked loads and stores, which never touch memory past the row.
-template <int SW>
-void interior_avx512(const Rows<float>& rows, const ConvGeometry& g, std::int64_t lo, std::int64_t hi, float* out) {
+// permute. Tails use masked loads and stores, which never touch memory past what they need.
+template <int SW> void row_avx512(const Rows<float>& rows, std::int64_t dw, std::int64_t count, float* out) {
   static_assert(SW == 1 || SW == 2);
-  const std::int64_t dw = g.dw, pw = g.pw;
   __m512 k[9];
   for (int t = 0; t < 9; ++t) k[t] = _mm512_set1_ps(rows.k[t]);
   const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
@@ -77,13 +68,12 @@ void interior_avx512(const Rows<float>& rows, const ConvGeometry& g, std::int64_
       (void)m_hi;
       return _mm512_maskz_loadu_ps(m_lo, p);
     } else {
-      // Elements 0, 2, ..., 30 of p: the first load holds 0..15, the second 16..30 (never 31,
-      // which may lie past the row).
+      // Elements 0, 2, ..., 30 of p: the first load holds 0..15, the second 16..30 (never 31).
       return _mm512_permutex2var_ps(_mm512_maskz_loadu_ps(m_lo, p), even, _mm512_maskz_loadu_ps(m_hi, p + 16));
     }
   };
   auto vector = [&](std::int64_t ox, __mmask16 m_lo, __mmask16 m_hi) {
-    const std::int64_t i = ox * SW - pw;  // >= 0 in the interior
+    const std::int64_t i = ox * SW;
     __m512 acc = _mm512_mul_ps(k[0], tap(rows.r[0] + i, m_lo, m_hi));
     for (int r = 0; r < 3; ++r)
       for (int j = 0; j < 3; ++j) {
@@ -92,11 +82,11 @@ void interior_avx512(const Rows<float>& rows, const ConvGeometry& g, std::int64_
       }
     return acc;
   };
-  std::int64_t ox = lo;
+  std::int64_t ox = 0;
   const __mmask16 full = 0xFFFF, full_hi = SW == 1 ? 0 : 0x7FFF;
-  for (; ox + 16 <= hi; ox += 16) _mm512_storeu_ps(out + ox, vector(ox, full, full_hi));
-  if (ox < hi) {
-    const std::int64_t left = hi - ox;  // 1..15 outputs
+  for (; ox + 16 <= count; ox += 16) _mm512_storeu_ps(out + ox, vector(ox, full, full_hi));
+  if (ox < count) {
+    const std::int64_t left = count - ox;  // 1..15 outputs
     const __mmask16 m_out = static_cast<__mmask16>((1u << left) - 1);
     __mmask16 m_lo = m_out, m_hi = 0;
     if constexpr (SW == 2) {
@@ -109,37 +99,22 @@ void interior_avx512(const Rows<float>& rows, const ConvGeometry& g, std::int64_
 }
 #endif
 
-template <class T>
-void interior(const Rows<T>& rows, const ConvGeometry& g, std::int64_t lo, std::int64_t hi, T* out) {
-  if (lo >= hi) return;
+template <class T> void row(const Rows<T>& rows, std::int64_t sw, std::int64_t dw, std::int64_t count, T* out) {
 #if defined(__AVX512F__)
   if constexpr (std::is_same_v<T, float>) {
-    if (g.sw == 1) return interior_avx512<1>(rows, g, lo, hi, out);
-    if (g.sw == 2) return interior_avx512<2>(rows, g, lo, hi, out);
+    if (sw == 1) return row_avx512<1>(rows, dw, count, out);
+    if (sw == 2) return row_avx512<2>(rows, dw, count, out);
   }
 #endif
-  if (g.sw == 1) return interior_plain<T, 1>(rows, g, lo, hi, out);
-  if (g.sw == 2) return interior_plain<T, 2>(rows, g, lo, hi, out);
-  interior_plain<T, 0>(rows, g, lo, hi, out);
+  if (sw == 1) return row_plain<T, 1>(rows, sw, dw, count, out);
+  if (sw == 2) return row_plain<T, 2>(rows, sw, dw, count, out);
+  row_plain<T, 0>(rows, sw, dw, count, out);
 }
 
-// One output whose taps may fall in the left or right padding: a padded tap reads 0.
-template <class T> T border(const Rows<T>& rows, const ConvGeometry& g, std::int64_t ox) {
-  T acc(0);
-  for (int r = 0; r < 3; ++r)
-    for (int j = 0; j < 3; ++j) {
-      const std::int64_t ix = ox * g.sw - g.pw + j * g.dw;
-      const T v = ix >= 0 && ix < g.w ? rows.r[r][ix] : T(0);
-      const T product = rows.k[3 * r + j] * v;
-      acc = r == 0 && j == 0 ? product : acc + product;
-    }
-  return acc;
-}
-
-// Adds the bias and applies the epilogue to one output row, while it is in cache: the same
+// Adds the bias and applies the epilogue to outputs of filter f while they are in cache: the same
 // expressions as conv_forward's (T addition, then T(double(y) * scale + shift), then relu as y > 0 ? y : 0).
 template <class T>
-void finish_row(T* out, std::int64_t count, const T* bias, const ChannelEpilogue* epilogue, std::int64_t f) {
+void finish(T* out, std::int64_t count, const T* bias, const ChannelEpilogue* epilogue, std::int64_t f) {
   if (bias) {
     const T b = bias[f];
     for (std::int64_t p = 0; p < count; ++p) out[p] += b;
@@ -151,27 +126,68 @@ void finish_row(T* out, std::int64_t count, const T* bias, const ChannelEpilogue
     for (std::int64_t p = 0; p < count; ++p) out[p] = out[p] > T(0) ? out[p] : T(0);
 }
 
-// One output plane: filter f over its input channel's plane, row by row, so each input row is read
-// from memory once and reused from cache by the (up to 3) output rows under it.
-template <class T>
-void plane(const ConvGeometry& g, const T* x, const T* k, const T* bias, const ChannelEpilogue* epilogue, std::int64_t f,
-           T* y) {
-  const T* zeros = zero_row<T>(g.w);
-  // Columns [lo, hi) have all three taps inside the row; the others are borders.
-  const std::int64_t lo = std::min(g.ow, (g.pw + g.sw - 1) / g.sw);
-  const std::int64_t last = g.w - 1 + g.pw - 2 * g.dw;  // largest ox * sw with the right tap inside
-  const std::int64_t hi = std::max(lo, std::min(g.ow, last < 0 ? 0 : last / g.sw + 1));
-  Rows<T> rows{{}, k};
-  for (std::int64_t oy = 0; oy < g.oh; ++oy) {
-    for (int r = 0; r < 3; ++r) {
-      const std::int64_t iy = oy * g.sh - g.ph + r * g.dh;
-      rows.r[r] = iy >= 0 && iy < g.h ? x + iy * g.w : zeros;
+// Per-thread buffers that only grow (see scratch.h; these are this file's own).
+template <class T, int Tag> T* buffer(std::int64_t count) {
+  thread_local std::vector<T> v;
+  if (static_cast<std::int64_t>(v.size()) < count) v.resize(static_cast<std::size_t>(count));
+  return v.data();
+}
+
+// The zero-padded plane: rows of wp elements, hp rows, exactly as many as the outputs' taps reach.
+struct Padded {
+  std::int64_t hp, wp;
+};
+Padded padded_size(const ConvGeometry& g) {
+  return {std::max(g.ph + g.h, (g.oh - 1) * g.sh + 2 * g.dh + 1), std::max(g.pw + g.w, (g.ow - 1) * g.sw + 2 * g.dw + 1)};
+}
+
+// out[0, count) = in[0, count): short rows, so no library call per row.
+template <class T> void copy_row(const T* in, std::int64_t count, T* out) {
+#if defined(__AVX512F__)
+  if constexpr (std::is_same_v<T, float>) {
+    std::int64_t i = 0;
+    for (; i + 16 <= count; i += 16) _mm512_storeu_ps(out + i, _mm512_loadu_ps(in + i));
+    if (i < count) {
+      const __mmask16 m = static_cast<__mmask16>((1u << (count - i)) - 1);
+      _mm512_mask_storeu_ps(out + i, m, _mm512_maskz_loadu_ps(m, in + i));
     }
+    return;
+  }
+#endif
+  std::copy(in, in + count, out);
+}
+
+// Copies one input plane into the interior of the padded buffer, whose padding the chunk zeroed
+// once: each input element is read from memory once, and the rows then have no borders to test.
+template <class T> void pad_plane(const ConvGeometry& g, const Padded& p, const T* x, T* padded) {
+  for (std::int64_t iy = 0; iy < g.h; ++iy) copy_row(x + iy * g.w, g.w, padded + (iy + g.ph) * p.wp + g.pw);
+}
+
+// Output rows no wider than this, at stride 1, are computed as one flat run over the padded plane
+// (see plane): fewer, fuller vectors than one short masked row at a time.
+constexpr std::int64_t kFlatWidth = 32;
+
+// One output plane of filter f from its channel's padded plane.
+template <class T>
+void plane(const ConvGeometry& g, const Padded& p, const T* padded, const T* k, const T* bias,
+           const ChannelEpilogue* epilogue, std::int64_t f, T* y) {
+  if (g.sh == 1 && g.sw == 1 && g.ow <= kFlatWidth) {
+    // Output (oy, ox) reads padded[(oy + i dh) wp + ox + j dw]: with q = oy wp + ox that is one
+    // 1-D run over q, whose outputs at ox >= ow (the row's wrap into the next) are dropped.
+    const std::int64_t run = (g.oh - 1) * p.wp + g.ow;
+    T* flat = buffer<T, 1>(run);
+    const Rows<T> rows{{padded, padded + g.dh * p.wp, padded + 2 * g.dh * p.wp}, k};
+    row(rows, 1, g.dw, run, flat);
+    for (std::int64_t oy = 0; oy < g.oh; ++oy) copy_row(flat + oy * p.wp, g.ow, y + oy * g.ow);
+    finish(y, g.oh * g.ow, bias, epilogue, f);
+    return;
+  }
+  for (std::int64_t oy = 0; oy < g.oh; ++oy) {
+    const T* top = padded + oy * g.sh * p.wp;
+    const Rows<T> rows{{top, top + g.dh * p.wp, top + 2 * g.dh * p.wp}, k};
     T* out = y + oy * g.ow;
-    for (std::int64_t ox = 0; ox < lo; ++ox) out[ox] = border(rows, g, ox);
-    interior(rows, g, lo, hi, out);
-    for (std::int64_t ox = hi; ox < g.ow; ++ox) out[ox] = border(rows, g, ox);
-    finish_row(out, g.ow, bias, epilogue, f);
+    row(rows, g.sw, g.dw, g.ow, out);
+    finish(out, g.ow, bias, epilogue, f);
   }
 }
 
@@ -189,11 +205,16 @@ void depthwise3x3_forward(const ConvGeometry& g, const T* x, const T* w, const T
   if (planes == 0 || pixels == 0) return;
   const std::int64_t grain = std::max<std::int64_t>(1, kChunkOutputs / pixels);
   // Planes in (image, filter) order: the filters of one channel are adjacent, so with a channel
-  // multiplier the input plane is still in cache for its second filter.
+  // multiplier they share one padded copy of its plane.
+  const Padded size = padded_size(g);
   parallel_chunks(planes, grain, [&](std::int64_t begin, std::int64_t end) {
+    T* padded = buffer<T, 0>(size.hp * size.wp);
+    std::fill(padded, padded + size.hp * size.wp, T(0));  // the padding, never written after
+    std::int64_t padded_plane = -1;  // the input plane (n * C + c) in `padded`
     for (std::int64_t p = begin; p < end; ++p) {
-      const std::int64_t n = p / g.f, f = p % g.f, c = f / multiplier;
-      plane(g, x + (n * g.c + c) * in_plane, w + f * 9, bias, epilogue, f, y + p * pixels);
+      const std::int64_t n = p / g.f, f = p % g.f, in = n * g.c + f / multiplier;
+      if (in != padded_plane) pad_plane(g, size, x + in * in_plane, padded), padded_plane = in;
+      plane(g, size, padded, w + f * 9, bias, epilogue, f, y + p * pixels);
     }
   });
 }
