@@ -191,6 +191,106 @@ void plane(const ConvGeometry& g, const Padded& p, const T* padded, const T* k, 
   }
 }
 
+#if defined(__AVX512F__)
+// Lanes [a, b) of a 16-lane mask, the bounds clamped to [0, 16].
+inline __mmask16 lanes(std::int64_t a, std::int64_t b) {
+  a = std::clamp<std::int64_t>(a, 0, 16), b = std::clamp<std::int64_t>(b, 0, 16);
+  return a >= b ? __mmask16(0) : static_cast<__mmask16>(((1u << b) - 1) & ~((1u << a) - 1));
+}
+
+// A float32 plane at stride 1 or 2 read straight from x, without a padded copy: the vectors whose
+// taps all fall inside the plane load without masks; the few that touch the padding (the first and
+// last of a row, the rows at the top and bottom) mask off, per tap, the lanes outside the plane,
+// which then read 0 (and never touch memory) as in the padded definition.
+template <int SW>
+void plane_direct(const ConvGeometry& g, const float* x, const float* kernel, const float* bias,
+                  const ChannelEpilogue* epilogue, std::int64_t f, float* y) {
+  __m512 k[9];
+  for (int t = 0; t < 9; ++t) k[t] = _mm512_set1_ps(kernel[t]);
+  const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+  const std::int64_t w = g.w, pw = g.pw, dw = g.dw;
+  // Outputs [lo, hi) of a row have every tap inside it.
+  const std::int64_t lo = std::min(g.ow, (pw + SW - 1) / SW);
+  const std::int64_t last = w - 1 + pw - 2 * dw;  // the largest ox * SW whose right tap is inside
+  const std::int64_t hi = std::max(lo, std::min(g.ow, last < 0 ? 0 : last / SW + 1));
+  // Elements 0, 2, ..., 30 of the two loads (element 31 is never loaded: it may lie past the row).
+  auto evens = [&](const float* p, __mmask16 m_lo, __mmask16 m_hi) {
+    return _mm512_permutex2var_ps(_mm512_maskz_loadu_ps(m_lo, p), even, _mm512_maskz_loadu_ps(m_hi, p + 16));
+  };
+  // 16 outputs from column p = ox * SW - pw on, every tap inside the plane: no masks.
+  auto inner = [&](const float* const* rows, std::int64_t p) {
+    __m512 acc = _mm512_setzero_ps();
+    for (int r = 0; r < 3; ++r)
+      for (int j = 0; j < 3; ++j) {
+        const float* q = rows[r] + p + j * dw;
+        const __m512 v = SW == 1 ? _mm512_loadu_ps(q) : evens(q, 0xFFFF, 0x7FFF);
+        const __m512 product = _mm512_mul_ps(k[3 * r + j], v);
+        acc = r == 0 && j == 0 ? product : _mm512_add_ps(acc, product);
+      }
+    return acc;
+  };
+  // `count` outputs from column p on, with the lanes of each tap outside [0, w), and the rows in
+  // the padding (null), read as 0: the product w * 0 of the definition.
+  auto edge = [&](const float* const* rows, std::int64_t p, std::int64_t count) {
+    __mmask16 m_lo[3], m_hi[3];
+    for (int j = 0; j < 3; ++j) {
+      const std::int64_t start = p + j * dw;  // the input column of lane 0 (element 0)
+      if (SW == 1) {
+        m_lo[j] = lanes(-start, std::min(count, w - start));
+      } else {
+        const std::int64_t a = -start, b = std::min(2 * count - 1, w - start);  // elements [a, b)
+        m_lo[j] = lanes(a, b), m_hi[j] = lanes(a - 16, b - 16);
+      }
+    }
+    __m512 acc = _mm512_setzero_ps();
+    for (int r = 0; r < 3; ++r)
+      for (int j = 0; j < 3; ++j) {
+        __m512 v = _mm512_setzero_ps();
+        if (rows[r]) {
+          const float* q = rows[r] + p + j * dw;  // masked lanes never touch memory
+          v = SW == 1 ? _mm512_maskz_loadu_ps(m_lo[j], q) : evens(q, m_lo[j], m_hi[j]);
+        }
+        const __m512 product = _mm512_mul_ps(k[3 * r + j], v);
+        acc = r == 0 && j == 0 ? product : _mm512_add_ps(acc, product);
+      }
+    return acc;
+  };
+  for (std::int64_t oy = 0; oy < g.oh; ++oy) {
+    const float* rows[3];  // null in the padding
+    bool inside = true;
+    for (int r = 0; r < 3; ++r) {
+      const std::int64_t iy = oy * g.sh - g.ph + r * g.dh;
+      rows[r] = iy >= 0 && iy < g.h ? x + iy * w : nullptr;
+      inside = inside && rows[r] != nullptr;
+    }
+    float* out = y + oy * g.ow;
+    std::int64_t ox = 0;
+    if (inside) {
+      // Edge vectors on the left, then whole vectors with every tap inside.
+      for (; ox < lo; ox += 16) {
+        const std::int64_t count = std::min<std::int64_t>(16, g.ow - ox);
+        _mm512_mask_storeu_ps(out + ox, lanes(0, count), edge(rows, ox * SW - pw, count));
+      }
+      for (; ox + 16 <= hi; ox += 16) _mm512_storeu_ps(out + ox, inner(rows, ox * SW - pw));
+    }
+    for (; ox < g.ow; ox += 16) {
+      const std::int64_t count = std::min<std::int64_t>(16, g.ow - ox);
+      _mm512_mask_storeu_ps(out + ox, lanes(0, count), edge(rows, ox * SW - pw, count));
+    }
+    finish(out, g.ow, bias, epilogue, f);
+  }
+}
+#endif
+
+// Whether a float32 plane at this geometry goes through plane_direct (else through a padded copy).
+template <class T> bool direct(const ConvGeometry& g) {
+#if defined(__AVX512F__)
+  if constexpr (std::is_same_v<T, float>) return !(g.sh == 1 && g.sw == 1 && g.ow <= kFlatWidth) && (g.sw == 1 || g.sw == 2);
+#endif
+  (void)g;
+  return false;
+}
+
 }  // namespace
 
 bool depthwise3x3_applies(const ConvGeometry& g) {
@@ -206,6 +306,21 @@ void depthwise3x3_forward(const ConvGeometry& g, const T* x, const T* w, const T
   const std::int64_t grain = std::max<std::int64_t>(1, kChunkOutputs / pixels);
   // Planes in (image, filter) order: the filters of one channel are adjacent, so with a channel
   // multiplier they share one padded copy of its plane.
+#if defined(__AVX512F__)
+  if constexpr (std::is_same_v<T, float>) {
+    if (direct<T>(g)) {
+      parallel_chunks(planes, grain, [&](std::int64_t begin, std::int64_t end) {
+        for (std::int64_t p = begin; p < end; ++p) {
+          const std::int64_t n = p / g.f, f = p % g.f;
+          const float* in = x + (n * g.c + f / multiplier) * in_plane;
+          if (g.sw == 1) plane_direct<1>(g, in, w + f * 9, bias, epilogue, f, y + p * pixels);
+          else plane_direct<2>(g, in, w + f * 9, bias, epilogue, f, y + p * pixels);
+        }
+      });
+      return;
+    }
+  }
+#endif
   const Padded size = padded_size(g);
   parallel_chunks(planes, grain, [&](std::int64_t begin, std::int64_t end) {
     T* padded = buffer<T, 0>(size.hp * size.wp);
