@@ -252,3 +252,41 @@ TEST(BatchLoader, ABadLabelFromAUserDatasetIsAnError) {
 
 }  // namespace
 }  // namespace dagrad::train
+
+namespace dagrad::train {
+namespace {
+
+// A 1x2x3 image per sample whose values are its index and position, to see where each lands.
+class TinyImages : public Dataset {
+ public:
+  std::int64_t size() const override { return 2; }
+  Shape sample_shape() const override { return {1, 2, 3}; }
+  std::int64_t classes() const override { return 4; }
+  std::int64_t get(std::int64_t index, std::span<float> sample) const override {
+    for (std::size_t i = 0; i < sample.size(); ++i) sample[i] = static_cast<float>(10 * index + i + 1);
+    return index + 1;
+  }
+};
+
+TEST(PaddedDataset, CentresEachImageOnAZeroCanvas) {
+  PaddedDataset padded(std::make_unique<TinyImages>(), 5);
+  EXPECT_EQ(padded.sample_shape(), (Shape{1, 5, 5}));
+  EXPECT_EQ(padded.size(), 2);
+  EXPECT_EQ(padded.classes(), 4);
+  std::vector<float> sample(25, -1.0f);
+  EXPECT_EQ(padded.get(1, sample), 2);
+  // Rows 1-2 (top pad (5-2)/2 = 1), columns 1-3 (left pad (5-3)/2 = 1); zeros elsewhere.
+  const std::vector<float> expected = {0, 0,  0,  0,  0,  //
+                                       0, 11, 12, 13, 0,  //
+                                       0, 14, 15, 16, 0,  //
+                                       0, 0,  0,  0,  0,  //
+                                       0, 0,  0,  0,  0};
+  EXPECT_EQ(sample, expected);
+}
+
+TEST(PaddedDataset, RefusesACanvasSmallerThanTheImages) {
+  EXPECT_THROW(PaddedDataset(std::make_unique<TinyImages>(), 2), Error);
+}
+
+}  // namespace
+}  // namespace dagrad::train

@@ -37,7 +37,10 @@ int run_evaluate(const std::vector<std::string>& args) {
   std::string data_dir = train::kDefaultDataDir;
   if (vm.count("data-dir")) data_dir = vm["data-dir"].as<std::string>();
   else if (auto it = model.metadata.find("dataset"); it != model.metadata.end()) data_dir = it->second;
-  auto data = train::load_mnist_split(data_dir, split);
+  std::unique_ptr<train::Dataset> data = train::load_mnist_split(data_dir, split);
+  // Images padded as the model was trained on them (train --image-size).
+  if (auto record = train::stored_run_record(model); record && record->image_size > 0)
+    data = std::make_unique<train::PaddedDataset>(std::move(data), record->image_size);
   std::optional<train::SubsetDataset> subset;
   if (limit > 0) subset.emplace(*data, std::min(limit, data->size()));
   const train::Dataset& eval_data = subset ? static_cast<const train::Dataset&>(*subset) : *data;

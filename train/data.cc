@@ -166,6 +166,27 @@ std::int64_t SubsetDataset::get(std::int64_t index, std::span<float> sample) con
   return base_.get(index, sample);
 }
 
+PaddedDataset::PaddedDataset(std::unique_ptr<Dataset> base, std::int64_t size) : base_(std::move(base)), side_(size) {
+  const Shape shape = base_->sample_shape();
+  if (shape.size() != 3) fail("padding images to ", size, "x", size, ": the samples are ", to_string(shape), ", not [C,H,W]");
+  channels_ = shape[0];
+  height_ = shape[1];
+  width_ = shape[2];
+  if (size < height_ || size < width_)
+    fail("padding images to ", size, "x", size, ": the images are larger (", height_, "x", width_, ")");
+}
+
+std::int64_t PaddedDataset::get(std::int64_t index, std::span<float> sample) const {
+  std::vector<float> image(static_cast<std::size_t>(channels_ * height_ * width_));
+  const std::int64_t label = base_->get(index, image);
+  std::fill(sample.begin(), sample.end(), 0.0f);
+  const std::int64_t top = (side_ - height_) / 2, left = (side_ - width_) / 2;
+  for (std::int64_t c = 0; c < channels_; ++c)
+    for (std::int64_t y = 0; y < height_; ++y)
+      std::copy_n(image.begin() + (c * height_ + y) * width_, width_, sample.begin() + (c * side_ + top + y) * side_ + left);
+  return label;
+}
+
 Normalization compute_normalization(const Dataset& data) {
   const std::int64_t per_sample = element_count(data.sample_shape());
   const std::int64_t n = data.size() * per_sample;

@@ -78,6 +78,22 @@ class SubsetDataset : public Dataset {
   std::int64_t count_;
 };
 
+// Another dataset's [C,H,W] images centred on a zero canvas of size x size (LeNet-5's 32x32
+// MNIST; models that halve their input too often for 28x28, like DenseNet-121).
+class PaddedDataset : public Dataset {
+ public:
+  PaddedDataset(std::unique_ptr<Dataset> base, std::int64_t size);  // size >= the base's height and width
+  std::int64_t size() const override { return base_->size(); }
+  Shape sample_shape() const override { return {channels_, side_, side_}; }
+  std::int64_t classes() const override { return base_->classes(); }
+  std::int64_t get(std::int64_t index, std::span<float> sample) const override;
+  std::vector<std::string> class_names() const override { return base_->class_names(); }
+
+ private:
+  std::unique_ptr<Dataset> base_;
+  std::int64_t side_, channels_, height_, width_;
+};
+
 // x -> (x - mean) / std, applied to every sample element as the loader assembles batches.
 struct Normalization {
   double mean = 0;

@@ -168,6 +168,7 @@ void store_run_record(const RunRecord& r, Model& model) {
   model.metadata["dataset"] = r.data_dir;  // evaluate's default data folder too
   model.metadata["train.limit_train"] = std::to_string(r.limit_train);
   model.metadata["train.limit_test"] = std::to_string(r.limit_test);
+  if (r.image_size > 0) model.metadata["train.image_size"] = std::to_string(r.image_size);
   model.metadata["train.out"] = r.out;
   model.metadata["train.checkpoint"] = r.checkpoint;
   model.metadata["train.metrics"] = r.metrics;
@@ -195,6 +196,7 @@ std::optional<RunRecord> stored_run_record(const Model& model) {
     return static_cast<std::int64_t>(n);
   };
   return RunRecord{.data_dir = text("dataset"), .limit_train = count("train.limit_train"), .limit_test = count("train.limit_test"),
+                   .image_size = model.metadata.count("train.image_size") ? count("train.image_size") : 0,
                    .out = text("train.out"), .checkpoint = text("train.checkpoint"), .metrics = text("train.metrics")};
 }
 

@@ -39,6 +39,7 @@ TrainOptions stored_train_options(const Model& model);  // throws if the model h
 struct RunRecord {
   std::string data_dir;
   std::int64_t limit_train = 0, limit_test = 0;  // 0: every image
+  std::int64_t image_size = 0;                   // images padded to image_size^2 (PaddedDataset); 0: as stored
   std::string out, checkpoint, metrics;          // metrics: the prefix of PREFIX.csv and PREFIX.svg
 };
 void store_run_record(const RunRecord& record, Model& model);
