@@ -1,8 +1,9 @@
-// The depthwise 3x3 kernel (ops/kernels/conv_depthwise.cc) against plain loops written from the
-// definition: a float64 reference within a tolerance, and a loop summing the taps in the kernel's
-// documented order, which its vector interior, its borders and its plain path must match bitwise.
-// Geometries cover strides, symmetric and asymmetric pads (up to whole padded rows), dilation,
-// channel multipliers, widths around the vector width, and 1x1 or tiny planes.
+// The depthwise 3x3 kernels (ops/kernels/conv_depthwise.cc) against plain loops written from the
+// definition. The forward one: a float64 reference within a tolerance, and a loop summing the taps
+// in the kernel's documented order, which its vector and plain paths must match bitwise. The
+// gradient kernels: a float64 scatter. Geometries cover strides, symmetric and asymmetric pads (up
+// to whole padded rows), dilation, channel multipliers, widths around the vector width, and 1x1 or
+// tiny planes.
 #include <oneapi/tbb/global_control.h>
 #include <oneapi/tbb/task_arena.h>
 
@@ -199,6 +200,56 @@ template <class T> void check_all_cases(double tolerance) {
 TEST(DepthwiseKernel, Float32MatchesTheDefinition) { check_all_cases<float>(2e-6); }
 TEST(DepthwiseKernel, Float64MatchesTheDefinition) { check_all_cases<double>(1e-14); }
 
+// The gradients in float64 from the definition (a scatter over every output and tap), with the
+// magnitudes their rounding scales with.
+struct Gradients {
+  std::vector<double> dy, dx, dx_size, dw, dw_size;
+};
+
+Gradients gradients(const Data& d, std::uint32_t seed) {
+  const ConvGeometry& g = d.g;
+  Gradients r;
+  r.dy = values(g.n * g.f * g.oh * g.ow, seed);
+  r.dx.assign(d.x.size(), 0.0), r.dx_size.assign(d.x.size(), 0.0);
+  r.dw.assign(d.w.size(), 0.0), r.dw_size.assign(d.w.size(), 0.0);
+  const std::int64_t m = g.f / g.c;
+  std::size_t out = 0;
+  for (std::int64_t n = 0; n < g.n; ++n)
+    for (std::int64_t f = 0; f < g.f; ++f)
+      for (std::int64_t oy = 0; oy < g.oh; ++oy)
+        for (std::int64_t ox = 0; ox < g.ow; ++ox, ++out)
+          for (int i = 0; i < 3; ++i)
+            for (int j = 0; j < 3; ++j) {
+              const std::int64_t iy = oy * g.sh - g.ph + i * g.dh, ix = ox * g.sw - g.pw + j * g.dw;
+              if (iy < 0 || iy >= g.h || ix < 0 || ix >= g.w) continue;
+              const std::size_t xi = static_cast<std::size_t>(((n * g.c + f / m) * g.h + iy) * g.w + ix);
+              const std::size_t wi = static_cast<std::size_t>(f * 9 + i * 3 + j);
+              r.dx[xi] += d.w[wi] * r.dy[out], r.dx_size[xi] += std::abs(d.w[wi] * r.dy[out]);
+              r.dw[wi] += r.dy[out] * d.x[xi], r.dw_size[wi] += std::abs(r.dy[out] * d.x[xi]);
+            }
+  return r;
+}
+
+template <class T> void check_gradients(double tolerance) {
+  std::uint32_t seed = 3;
+  for (const Case& k : cases()) {
+    SCOPED_TRACE(case_name(k));
+    const Data d = data(k, seed += 11);
+    const Gradients want = gradients(d, seed + 5);
+    const std::vector<T> x = as<T>(d.x), w = as<T>(d.w), dy = as<T>(want.dy);
+    std::vector<T> dx(x.size(), std::numeric_limits<T>::quiet_NaN()), dw(w.size(), std::numeric_limits<T>::quiet_NaN());
+    depthwise3x3_backward_input<T>(d.g, dy.data(), w.data(), dx.data());
+    depthwise3x3_backward_filter<T>(d.g, x.data(), dy.data(), dw.data());
+    for (std::size_t i = 0; i < dx.size(); ++i)
+      ASSERT_NEAR(static_cast<double>(dx[i]), want.dx[i], tolerance * (1 + want.dx_size[i])) << "dx element " << i;
+    for (std::size_t i = 0; i < dw.size(); ++i)
+      ASSERT_NEAR(static_cast<double>(dw[i]), want.dw[i], tolerance * (1 + want.dw_size[i])) << "dw element " << i;
+  }
+}
+
+TEST(DepthwiseKernel, Float32GradientsMatchTheDefinition) { check_gradients<float>(2e-6); }
+TEST(DepthwiseKernel, Float64GradientsMatchTheDefinition) { check_gradients<double>(1e-14); }
+
 TEST(DepthwiseKernel, AppliesToDepthwise3x3Only) {
   ConvGeometry g = geometry({1, 4, 8, 8, 2, 1, 1, 1, 1, 1, 1, 1, 1});
   EXPECT_TRUE(depthwise3x3_applies(g));
@@ -251,15 +302,23 @@ template <class T> void check_epilogue_is_the_separate_ops() {
 TEST(DepthwiseKernel, EpilogueIsBitwiseTheSeparateOpsFloat32) { check_epilogue_is_the_separate_ops<float>(); }
 TEST(DepthwiseKernel, EpilogueIsBitwiseTheSeparateOpsFloat64) { check_epilogue_is_the_separate_ops<double>(); }
 
-// Bitwise the same output with 1, 2 and 3 threads, on shapes with many chunks.
+// Bitwise the same output and gradients with 1, 2 and 3 threads, on shapes with many chunks.
 template <class T> void check_thread_counts(const Case& k) {
   SCOPED_TRACE(case_name(k));
   const Data d = data(k, 5);
-  std::vector<std::vector<T>> outputs;
+  const std::vector<T> x = as<T>(d.x), w = as<T>(d.w), dy = as<T>(values(d.g.n * d.g.f * d.g.oh * d.g.ow, 6));
+  std::vector<std::vector<T>> outputs;  // y, dx and dw, side by side
   for (int threads : {1, 2, 3}) {
     tbb::global_control limit(tbb::global_control::max_allowed_parallelism, static_cast<std::size_t>(threads));
     tbb::task_arena arena(threads);
-    arena.execute([&] { outputs.push_back(run<T>(d, true, true, true)); });
+    arena.execute([&] {
+      std::vector<T> all = run<T>(d, true, true, true), dx(x.size()), dw(w.size());
+      depthwise3x3_backward_input<T>(d.g, dy.data(), w.data(), dx.data());
+      depthwise3x3_backward_filter<T>(d.g, x.data(), dy.data(), dw.data());
+      all.insert(all.end(), dx.begin(), dx.end());
+      all.insert(all.end(), dw.begin(), dw.end());
+      outputs.push_back(all);
+    });
   }
   for (std::size_t t = 1; t < outputs.size(); ++t)
     EXPECT_EQ(std::memcmp(outputs[0].data(), outputs[t].data(), outputs[0].size() * sizeof(T)), 0)
@@ -269,6 +328,7 @@ template <class T> void check_thread_counts(const Case& k) {
 TEST(DepthwiseKernel, BitwiseAcrossThreadCounts) {
   check_thread_counts<float>({4, 24, 40, 40, 2, 1, 1, 1, 1, 1, 1, 1, 1});
   check_thread_counts<float>({3, 40, 7, 7, 1, 1, 1, 1, 1, 1, 1, 1, 1});
+  check_thread_counts<float>({2, 40, 7, 7, 2, 1, 1, 1, 1, 1, 1, 1, 1});  // filter gradient: many filters per chunk
   check_thread_counts<float>({2, 16, 57, 57, 1, 2, 2, 0, 1, 0, 1, 1, 1});
   check_thread_counts<double>({4, 24, 40, 40, 2, 1, 1, 1, 1, 1, 1, 2, 2});
 }

@@ -334,9 +334,96 @@ void depthwise3x3_forward(const ConvGeometry& g, const T* x, const T* w, const T
   });
 }
 
+template <class T> void depthwise3x3_backward_input(const ConvGeometry& g, const T* dy, const T* w, T* dx) {
+  const std::int64_t planes = g.n * g.c, pixels = g.oh * g.ow, in_plane = g.h * g.w, multiplier = g.f / g.c;
+  if (planes == 0 || in_plane == 0) return;
+  // dx (iy, ix) = sum over taps (i, j) of w (i, j) * s (iy + ph - i dh, ix + pw - j dw), where s is dy
+  // spread out by the stride (dy (oy, ox) at (oy sh, ox sw), zeros between and around). Held at an
+  // offset of (2 dh, 2 dw), with t = 2 - i that is s' (iy + ph + t dh, ix + pw + u dw) times the
+  // flipped tap: a stride-1 forward row over s'.
+  const std::int64_t sh_rows = g.h + g.ph + 2 * g.dh, sw_cols = g.w + g.pw + 2 * g.dw;
+  // The dy entries that land in s' (the others only meet the padding).
+  const std::int64_t rows_in = std::min(g.oh, (sh_rows - 2 * g.dh - 1) / g.sh + 1);
+  const std::int64_t cols_in = std::min(g.ow, (sw_cols - 2 * g.dw - 1) / g.sw + 1);
+  const std::int64_t grain = std::max<std::int64_t>(1, kChunkOutputs / (in_plane * multiplier));
+  parallel_chunks(planes, grain, [&](std::int64_t begin, std::int64_t end) {
+    T* spread = buffer<T, 0>(sh_rows * sw_cols);
+    std::fill(spread, spread + sh_rows * sw_cols, T(0));  // every entry but dy's stays zero
+    T* sum = buffer<T, 1>(g.w);
+    for (std::int64_t p = begin; p < end; ++p) {
+      const std::int64_t n = p / g.c, c = p % g.c;
+      T* dxp = dx + p * in_plane;
+      for (std::int64_t k = 0; k < multiplier; ++k) {
+        const std::int64_t f = c * multiplier + k;
+        const T* d = dy + (n * g.f + f) * pixels;
+        for (std::int64_t oy = 0; oy < rows_in; ++oy) {
+          T* out = spread + (oy * g.sh + 2 * g.dh) * sw_cols + 2 * g.dw;
+          if (g.sw == 1) copy_row(d + oy * g.ow, cols_in, out);
+          else
+            for (std::int64_t ox = 0; ox < cols_in; ++ox) out[ox * g.sw] = d[oy * g.ow + ox];
+        }
+        T flipped[9];
+        for (int t = 0; t < 9; ++t) flipped[t] = w[f * 9 + 8 - t];
+        for (std::int64_t iy = 0; iy < g.h; ++iy) {
+          const T* top = spread + (iy + g.ph) * sw_cols + g.pw;
+          const Rows<T> rows{{top, top + g.dh * sw_cols, top + 2 * g.dh * sw_cols}, flipped};
+          T* out = dxp + iy * g.w;
+          if (k == 0) {
+            row(rows, 1, g.dw, g.w, out);
+          } else {
+            row(rows, 1, g.dw, g.w, sum);
+            for (std::int64_t i = 0; i < g.w; ++i) out[i] += sum[i];
+          }
+        }
+      }
+    }
+  });
+}
+
+template <class T> void depthwise3x3_backward_filter(const ConvGeometry& g, const T* x, const T* dy, T* dw) {
+  const std::int64_t pixels = g.oh * g.ow, in_plane = g.h * g.w, multiplier = g.f / g.c;
+  if (g.f == 0) return;
+  constexpr int kLanes = 16;
+  const Padded size = padded_size(g);
+  const std::int64_t grain = std::max<std::int64_t>(1, kChunkOutputs / std::max<std::int64_t>(1, g.n * pixels));
+  parallel_chunks(g.f, grain, [&](std::int64_t begin, std::int64_t end) {
+    T* padded = buffer<T, 0>(size.hp * size.wp);
+    std::fill(padded, padded + size.hp * size.wp, T(0));  // the padding, never written after
+    for (std::int64_t f = begin; f < end; ++f) {
+      // acc[t][l]: tap t's products at the output columns ox with ox % 16 == l, summed in order.
+      T acc[9][kLanes] = {};
+      for (std::int64_t n = 0; n < g.n; ++n) {
+        pad_plane(g, size, x + (n * g.c + f / multiplier) * in_plane, padded);
+        const T* d = dy + (n * g.f + f) * pixels;
+        for (std::int64_t oy = 0; oy < g.oh; ++oy) {
+          const T* drow = d + oy * g.ow;
+          for (int i = 0; i < 3; ++i)
+            for (int j = 0; j < 3; ++j) {
+              const T* in = padded + (oy * g.sh + i * g.dh) * size.wp + j * g.dw;
+              T* a = acc[3 * i + j];
+              std::int64_t ox = 0;
+              for (; ox + kLanes <= g.ow; ox += kLanes)
+                for (int l = 0; l < kLanes; ++l) a[l] += drow[ox + l] * in[(ox + l) * g.sw];
+              for (int l = 0; ox + l < g.ow; ++l) a[l] += drow[ox + l] * in[(ox + l) * g.sw];
+            }
+        }
+      }
+      for (int t = 0; t < 9; ++t) {
+        T total = acc[t][0];
+        for (int l = 1; l < kLanes; ++l) total += acc[t][l];
+        dw[f * 9 + t] = total;
+      }
+    }
+  });
+}
+
 template void depthwise3x3_forward<float>(const ConvGeometry&, const float*, const float*, const float*, float*,
                                           const ChannelEpilogue*);
 template void depthwise3x3_forward<double>(const ConvGeometry&, const double*, const double*, const double*, double*,
                                            const ChannelEpilogue*);
+template void depthwise3x3_backward_input<float>(const ConvGeometry&, const float*, const float*, float*);
+template void depthwise3x3_backward_input<double>(const ConvGeometry&, const double*, const double*, double*);
+template void depthwise3x3_backward_filter<float>(const ConvGeometry&, const float*, const float*, float*);
+template void depthwise3x3_backward_filter<double>(const ConvGeometry&, const double*, const double*, double*);
 
 }  // namespace dagrad::kernels

@@ -17,4 +17,14 @@ template <class T>
 void depthwise3x3_forward(const ConvGeometry& g, const T* x, const T* w, const T* bias, T* y,
                           const ChannelEpilogue* epilogue);
 
+// dx = the adjoint in x of depthwise3x3_forward's convolution, applied to dy: per input plane, a
+// stride-1 convolution of dy (spread out by the stride, zero-padded) with the flipped filters of its
+// channel, summed over the multiplier's filters in order. Parallel over (image, channel) planes.
+template <class T> void depthwise3x3_backward_input(const ConvGeometry& g, const T* dy, const T* w, T* dx);
+
+// dw [F,1,3,3] = the sum over images and output pixels of dy times the input under each tap, in an
+// order fixed by the shape (per filter: images, rows, 16 column lanes, then the lanes in order).
+// Parallel over filters; bitwise the same for any thread count.
+template <class T> void depthwise3x3_backward_filter(const ConvGeometry& g, const T* x, const T* dy, T* dw);
+
 }  // namespace dagrad::kernels
