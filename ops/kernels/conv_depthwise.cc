@@ -380,6 +380,34 @@ template <class T> void depthwise3x3_backward_input(const ConvGeometry& g, const
   });
 }
 
+#if defined(__AVX512F__)
+// One output row's products added into the filter-gradient lanes: sums[t] lane l gets dy * x of
+// tap t at the row's columns ox with ox % 16 == l, in column order, exactly as the plain loop adds
+// them. Masked-off lanes load 0 from both, and acc + (+0) * (+0) leaves acc as it was.
+template <int SW>
+void filter_row_avx512(__m512* sums, const float* drow, const float* const* rows, std::int64_t ow, std::int64_t dw) {
+  const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+  for (std::int64_t ox = 0; ox < ow; ox += 16) {
+    const std::int64_t count = std::min<std::int64_t>(16, ow - ox);
+    const __mmask16 m = lanes(0, count);
+    const __m512 d = _mm512_maskz_loadu_ps(m, drow + ox);
+    for (int i = 0; i < 3; ++i)
+      for (int j = 0; j < 3; ++j) {
+        const float* q = rows[i] + ox * SW + j * dw;
+        __m512 v;
+        if constexpr (SW == 1) {
+          v = _mm512_maskz_loadu_ps(m, q);
+        } else {
+          const std::int64_t need = 2 * count - 1;  // elements 0, 2, ..., 2 (count - 1)
+          v = _mm512_permutex2var_ps(_mm512_maskz_loadu_ps(lanes(0, need), q), even,
+                                     _mm512_maskz_loadu_ps(lanes(0, need - 16), q + 16));
+        }
+        sums[3 * i + j] = _mm512_add_ps(sums[3 * i + j], _mm512_mul_ps(d, v));
+      }
+  }
+}
+#endif
+
 template <class T> void depthwise3x3_backward_filter(const ConvGeometry& g, const T* x, const T* dy, T* dw) {
   const std::int64_t pixels = g.oh * g.ow, in_plane = g.h * g.w, multiplier = g.f / g.c;
   if (g.f == 0) return;
@@ -392,7 +420,29 @@ template <class T> void depthwise3x3_backward_filter(const ConvGeometry& g, cons
     for (std::int64_t f = begin; f < end; ++f) {
       // acc[t][l]: tap t's products at the output columns ox with ox % 16 == l, summed in order.
       T acc[9][kLanes] = {};
-      for (std::int64_t n = 0; n < g.n; ++n) {
+#if defined(__AVX512F__)
+      if constexpr (std::is_same_v<T, float>) {
+        if (g.sw == 1 || g.sw == 2) {
+          __m512 sums[9];
+          for (int t = 0; t < 9; ++t) sums[t] = _mm512_setzero_ps();
+          for (std::int64_t n = 0; n < g.n; ++n) {
+            pad_plane(g, size, x + (n * g.c + f / multiplier) * in_plane, padded);
+            const float* d = dy + (n * g.f + f) * pixels;
+            for (std::int64_t oy = 0; oy < g.oh; ++oy) {
+              const float* top = padded + oy * g.sh * size.wp;
+              const float* rows[3] = {top, top + g.dh * size.wp, top + 2 * g.dh * size.wp};
+              if (g.sw == 1) filter_row_avx512<1>(sums, d + oy * g.ow, rows, g.ow, g.dw);
+              else filter_row_avx512<2>(sums, d + oy * g.ow, rows, g.ow, g.dw);
+            }
+          }
+          for (int t = 0; t < 9; ++t) _mm512_storeu_ps(acc[t], sums[t]);
+        }
+      }
+      const bool summed = std::is_same_v<T, float> && (g.sw == 1 || g.sw == 2);
+#else
+      constexpr bool summed = false;
+#endif
+      for (std::int64_t n = 0; n < g.n && !summed; ++n) {
         pad_plane(g, size, x + (n * g.c + f / multiplier) * in_plane, padded);
         const T* d = dy + (n * g.f + f) * pixels;
         for (std::int64_t oy = 0; oy < g.oh; ++oy) {
