@@ -10,7 +10,9 @@
 //
 // A formula is a generic lambda called with elements of the kernel's type T (float or double),
 // f(x...) for ops without attributes, f(attrs, x...) for the others.
+#include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <functional>
 #include <type_traits>
 #include <utility>
@@ -110,54 +112,160 @@ template <class A, class F> OpSpec<A> broadcast_op(OpSpec<A> spec, F f, InputGra
   return spec;
 }
 
-// A softmax-like op over the last axis: per row, top = max(x), total = sum(exp(x - top)) in
-// double, stat = row_stat(total) once, then y = T(f(x - top, stat)) with x - top in double.
-template <class A, class RowStat, class F> OpSpec<A> softmax_like_op(OpSpec<A> spec, RowStat row_stat, F f) {
-  spec.infer = [](const A&, InferContext& c) {
+// ---- softmax-like ops: softmax, log_softmax and their backward ops, over one axis ----------------
+
+// Their one attribute. -1 (the last axis) is the default, so files saved before it load unchanged.
+struct SoftmaxAxisAttrs {
+  std::int64_t axis = -1;
+  template <class V> void fields(V& v) { v("axis", axis); }
+};
+
+namespace family_detail {
+
+// x seen as [outer, width, inner] around the axis: line (o, i) holds the elements
+// o * width * inner + j * inner + i for j < width.
+struct AxisLines {
+  std::int64_t outer = 1, width = 1, inner = 1;
+};
+
+// Fails unless input i has rank >= 1, `axis` names one of its dims and that dim is not empty
+// (softmax over nothing is undefined).
+inline AxisLines softmax_axis(const SoftmaxAxisAttrs& a, const InferContext& c, int i) {
+  const Shape& s = c.shape(i);
+  const auto rank = static_cast<std::int64_t>(s.size());
+  if (rank == 0) c.fail("input ", i, " must have rank >= 1 (softmax runs over an axis), got a scalar");
+  if (a.axis < -rank || a.axis >= rank) c.fail("attribute 'axis' = ", a.axis, " is out of range for rank ", rank);
+  const std::int64_t axis = a.axis < 0 ? a.axis + rank : a.axis;
+  if (s[axis] == 0) c.fail("input ", i, " has an empty axis ", a.axis, ": shape ", to_string(s));
+  AxisLines lines;
+  for (std::int64_t d = 0; d < axis; ++d) lines.outer *= s[d];
+  lines.width = s[axis];
+  for (std::int64_t d = axis + 1; d < rank; ++d) lines.inner *= s[d];
+  return lines;
+}
+
+// The kernel's view of the same split (the shape was checked by the shape rule).
+inline AxisLines axis_lines(const Shape& s, std::int64_t axis) {
+  const auto rank = static_cast<std::int64_t>(s.size());
+  if (axis < 0) axis += rank;
+  AxisLines lines;
+  for (std::int64_t d = 0; d < axis; ++d) lines.outer *= s[d];
+  lines.width = s[axis];
+  for (std::int64_t d = axis + 1; d < rank; ++d) lines.inner *= s[d];
+  return lines;
+}
+
+// Lanes of lines processed together when the axis is not the last one: each step of a line's
+// sequential loop then reads `kLanes` neighbouring elements instead of one strided element.
+inline constexpr std::int64_t kLanes = 64;
+
+// Calls body(base, lanes) for every block of `lanes` <= kLanes neighbouring lines starting at
+// element `base` (a line's element j is at base + lane + j * inner). The blocks depend on the shape
+// only, and each line is processed by one call in a fixed order: the same bits for any thread count.
+template <class Body> void for_line_blocks(const AxisLines& l, const Body& body) {
+  if (l.width <= 0) return;
+  const std::int64_t blocks_per_outer = (l.inner + kLanes - 1) / kLanes;
+  const std::int64_t block_elements = l.width * std::min(l.inner, kLanes);
+  kernels::parallel_chunks(l.outer * blocks_per_outer, std::max<std::int64_t>(1, kernels::kElementwiseGrain / block_elements),
+                           [&](std::int64_t b, std::int64_t e) {
+                             for (std::int64_t u = b; u < e; ++u) {
+                               const std::int64_t o = u / blocks_per_outer, first = (u % blocks_per_outer) * kLanes;
+                               body(o * l.width * l.inner + first, std::min(kLanes, l.inner - first));
+                             }
+                           });
+}
+
+}  // namespace family_detail
+
+// The gradient rule of a softmax-like op: dx = backward(y, dy, axis), reading the forward output.
+inline auto grad_from_output_on_axis(Value (*backward)(Value y, Value dy, std::int64_t axis)) {
+  return [backward](const SoftmaxAxisAttrs& a, GradContext& g) { return std::vector{backward(g.output(0), g.dy(), a.axis)}; };
+}
+
+// A softmax-like op over attribute `axis`: per line, top = max(x), total = sum(exp(x - top)) in
+// double, stat = row_stat(total) once, then y = T(f(x - top, stat)) with x - top in double. Every
+// line runs this arithmetic in this order whatever the axis, so softmax over the last axis of x
+// and over axis 0 of x^T give the same bits.
+template <class RowStat, class F>
+OpSpec<SoftmaxAxisAttrs> softmax_like_op(OpSpec<SoftmaxAxisAttrs> spec, RowStat row_stat, F f) {
+  spec.infer = [](const SoftmaxAxisAttrs& a, InferContext& c) {
     c.expect_float(0);
-    kernels::expect_last_axis(c, 0);
+    family_detail::softmax_axis(a, c, 0);
     return std::vector{c.input(0)};
   };
-  spec.forward = [row_stat, f](const A&, KernelContext& k) {
+  spec.forward = [row_stat, f](const SoftmaxAxisAttrs& a, KernelContext& k) {
     dispatch_float(k.input(0).dtype(), [&]<class T>() {
-      const std::int64_t width = k.input(0).shape().back();
+      const family_detail::AxisLines l = family_detail::axis_lines(k.input(0).shape(), a.axis);
       const T* x = k.input(0).data<T>().data();
       T* y = k.output(0).data<T>().data();
-      kernels::parallel_rows(k.input(0).numel(), width, [&](std::int64_t r) {
-        const T* xr = x + r * width;
-        T* yr = y + r * width;
-        T top = xr[0];
-        for (std::int64_t j = 1; j < width; ++j) top = std::max(top, xr[j]);
-        double total = 0;
-        for (std::int64_t j = 0; j < width; ++j) total += std::exp(static_cast<double>(xr[j] - top));
-        const double stat = row_stat(total);
-        for (std::int64_t j = 0; j < width; ++j) yr[j] = static_cast<T>(f(static_cast<double>(xr[j] - top), stat));
+      if (l.inner == 1) {  // the last axis: contiguous rows
+        kernels::parallel_rows(k.input(0).numel(), l.width, [&](std::int64_t r) {
+          const T* xr = x + r * l.width;
+          T* yr = y + r * l.width;
+          T top = xr[0];
+          for (std::int64_t j = 1; j < l.width; ++j) top = std::max(top, xr[j]);
+          double total = 0;
+          for (std::int64_t j = 0; j < l.width; ++j) total += std::exp(static_cast<double>(xr[j] - top));
+          const double stat = row_stat(total);
+          for (std::int64_t j = 0; j < l.width; ++j) yr[j] = static_cast<T>(f(static_cast<double>(xr[j] - top), stat));
+        });
+        return;
+      }
+      family_detail::for_line_blocks(l, [&](std::int64_t base, std::int64_t lanes) {
+        T top[family_detail::kLanes];
+        double stat[family_detail::kLanes];
+        for (std::int64_t i = 0; i < lanes; ++i) top[i] = x[base + i];
+        for (std::int64_t j = 1; j < l.width; ++j)
+          for (std::int64_t i = 0; i < lanes; ++i) top[i] = std::max(top[i], x[base + j * l.inner + i]);
+        for (std::int64_t i = 0; i < lanes; ++i) stat[i] = 0;
+        for (std::int64_t j = 0; j < l.width; ++j)
+          for (std::int64_t i = 0; i < lanes; ++i) stat[i] += std::exp(static_cast<double>(x[base + j * l.inner + i] - top[i]));
+        for (std::int64_t i = 0; i < lanes; ++i) stat[i] = row_stat(stat[i]);
+        for (std::int64_t j = 0; j < l.width; ++j)
+          for (std::int64_t i = 0; i < lanes; ++i) {
+            const std::int64_t at = base + j * l.inner + i;
+            y[at] = static_cast<T>(f(static_cast<double>(x[at] - top[i]), stat[i]));
+          }
       });
     });
   };
   return spec;
 }
 
-// The backward of a softmax-like op from its output: per row, s = sum(term(y, dy)) in double
-// (in order), then dx = T(f(y, dy, s)); y and dy are passed as the kernel's type T.
-template <class A, class Term, class F> OpSpec<A> softmax_like_grad_op(OpSpec<A> spec, Term term, F f) {
+// The backward of a softmax-like op from its output, over attribute `axis`: per line,
+// s = sum(term(y, dy)) in double (in order), then dx = T(f(y, dy, s)); y and dy are passed as T.
+template <class Term, class F>
+OpSpec<SoftmaxAxisAttrs> softmax_like_grad_op(OpSpec<SoftmaxAxisAttrs> spec, Term term, F f) {
   spec.outputs = {"dx"};
-  spec.infer = [](const A&, InferContext& c) {
+  spec.infer = [](const SoftmaxAxisAttrs& a, InferContext& c) {
     c.expect_float(0);
-    kernels::expect_last_axis(c, 0);
+    family_detail::softmax_axis(a, c, 0);
     return family_detail::same_as_pair(c);
   };
-  spec.forward = [term, f](const A&, KernelContext& k) {
+  spec.forward = [term, f](const SoftmaxAxisAttrs& a, KernelContext& k) {
     dispatch_float(k.input(0).dtype(), [&]<class T>() {
-      const std::int64_t width = k.input(0).shape().back();
+      const family_detail::AxisLines l = family_detail::axis_lines(k.input(0).shape(), a.axis);
       const T* y = k.input(0).data<T>().data();
       const T* dy = k.input(1).data<T>().data();
       T* dx = k.output(0).data<T>().data();
-      kernels::parallel_rows(k.input(0).numel(), width, [&](std::int64_t r) {
-        const std::int64_t o = r * width;
-        double s = 0;
-        for (std::int64_t j = 0; j < width; ++j) s += term(y[o + j], dy[o + j]);
-        for (std::int64_t j = 0; j < width; ++j) dx[o + j] = static_cast<T>(f(y[o + j], dy[o + j], s));
+      if (l.inner == 1) {
+        kernels::parallel_rows(k.input(0).numel(), l.width, [&](std::int64_t r) {
+          const std::int64_t o = r * l.width;
+          double s = 0;
+          for (std::int64_t j = 0; j < l.width; ++j) s += term(y[o + j], dy[o + j]);
+          for (std::int64_t j = 0; j < l.width; ++j) dx[o + j] = static_cast<T>(f(y[o + j], dy[o + j], s));
+        });
+        return;
+      }
+      family_detail::for_line_blocks(l, [&](std::int64_t base, std::int64_t lanes) {
+        double s[family_detail::kLanes] = {};
+        for (std::int64_t j = 0; j < l.width; ++j)
+          for (std::int64_t i = 0; i < lanes; ++i) s[i] += term(y[base + j * l.inner + i], dy[base + j * l.inner + i]);
+        for (std::int64_t j = 0; j < l.width; ++j)
+          for (std::int64_t i = 0; i < lanes; ++i) {
+            const std::int64_t at = base + j * l.inner + i;
+            dx[at] = static_cast<T>(f(y[at], dy[at], s[i]));
+          }
       });
     });
   };

@@ -1,57 +1,84 @@
-// softmax_cross_entropy: the mean over the batch of -log softmax(logits)[label], computed as
-// logsumexp(row) - logits[label] with the row max subtracted, so logits of magnitude 1e4 stay exact.
-// Gradient: softmax_cross_entropy_grad(logits, labels, dy) = (softmax(logits) - onehot(labels)) * dy / N.
+// softmax_cross_entropy: the mean over the labels that are not ignore_index of
+// -sum_j target_j log softmax(logits)_j, target = (1 - e) one-hot(label) + e / K (label_smoothing e).
+// -log softmax_j is computed as (max - x_j) + log(sum(exp(x - max))), so logits of magnitude 1e4
+// stay exact. Every label ignored: the loss is 0 (ops/kernels/labels.h).
+// Gradient: softmax_cross_entropy_grad(logits, labels, dy) with the same attributes.
 #include <cmath>
 #include <vector>
 
 #include "graph/op.h"
 #include "ops/kernels/labels.h"
-#include "ops/kernels/rows.h"
 #include "ops/ops.h"
 
 namespace dagrad::ops {
+using kernels::CrossEntropyAttrs;
 
-Value softmax_cross_entropy(Value logits, Value labels) {
-  return logits.graph().add_node("softmax_cross_entropy", {logits, labels})[0];
+Value softmax_cross_entropy(Value logits, Value labels) { return softmax_cross_entropy(logits, labels, {}); }
+
+Value softmax_cross_entropy(Value logits, Value labels, const CrossEntropyOptions& options) {
+  return logits.graph().add_node("softmax_cross_entropy", {logits, labels},
+                                 write_attrs(CrossEntropyAttrs{options.label_smoothing, options.ignore_index}))[0];
 }
 
 void register_softmax_cross_entropy(OpRegistry& registry) {
-  registry.add(define_op<NoAttrs>({
+  auto labels = [](Shape shape, std::int64_t low, std::int64_t high) {
+    return ExampleInput{.shape = std::move(shape), .dtype = DType::i64, .low = double(low), .high = double(high)};
+  };
+  auto options = [](double smoothing, std::int64_t ignore) -> AttrMap {
+    return {{"label_smoothing", smoothing}, {"ignore_index", ignore}};
+  };
+  registry.add(define_op<CrossEntropyAttrs>({
       .name = "softmax_cross_entropy",
-      .doc = "Mean softmax cross-entropy of logits [N,K] against integer labels [N].",
+      .doc = "Mean softmax cross-entropy of logits [N,K] (or [N,K,d1,...]) against integer labels [N] (or [N,d1,...]), "
+             "with label_smoothing and ignore_index (PyTorch's).",
       .inputs = {"logits", "labels"},
       .outputs = {"loss"},
       .nondifferentiable_inputs = {1},
-      .examples = {{.label = "batch4", .inputs = {{.shape = {4, 5}, .low = -3, .high = 3},
-                                                  {.shape = {4}, .dtype = DType::i64, .low = 0, .high = 5}}},
-                   {.label = "batch1_two_classes",
-                    .inputs = {{.shape = {1, 2}, .low = -2, .high = 2}, {.shape = {1}, .dtype = DType::i64, .low = 0, .high = 2}}}},
-      .infer = [](const NoAttrs&, InferContext& c) {
-        kernels::check_logits_labels(c);
+      .examples = {{.label = "batch4", .inputs = {{.shape = {4, 5}, .low = -3, .high = 3}, labels({4}, 0, 5)}},
+                   {.label = "batch1_two_classes", .inputs = {{.shape = {1, 2}, .low = -2, .high = 2}, labels({1}, 0, 2)}},
+                   {.label = "smoothing", .attrs = options(0.1, -100), .inputs = {{.shape = {4, 5}, .low = -3, .high = 3}, labels({4}, 0, 5)}},
+                   {.label = "full_smoothing", .attrs = options(1, -100), .inputs = {{.shape = {3, 4}, .low = -3, .high = 3}, labels({3}, 0, 4)}},
+                   // Labels drawn from [-1, 3): about a quarter of them are ignored.
+                   {.label = "ignore", .attrs = options(0, -1), .inputs = {{.shape = {8, 3}, .low = -3, .high = 3}, labels({8}, -1, 3)}},
+                   {.label = "ignore_smoothing", .attrs = options(0.2, -1), .inputs = {{.shape = {8, 3}, .low = -3, .high = 3}, labels({8}, -1, 3)}},
+                   {.label = "ignore_a_class", .attrs = options(0, 1), .inputs = {{.shape = {6, 3}, .low = -3, .high = 3}, labels({6}, 0, 3)}},
+                   {.label = "spatial", .attrs = options(0.1, -1), .inputs = {{.shape = {2, 3, 2, 2}, .low = -3, .high = 3}, labels({2, 2, 2}, -1, 3)}}},
+      .infer = [](const CrossEntropyAttrs& a, InferContext& c) {
+        kernels::check_logits_labels(c, a);
         return std::vector{TensorType{c.dtype(0), {}}};
       },
-      .forward = [](const NoAttrs&, KernelContext& k) {
+      .forward = [](const CrossEntropyAttrs& a, KernelContext& k) {
         dispatch_float(k.input(0).dtype(), [&]<class T>() {
-          const std::int64_t batch = k.input(0).dim(0), classes = k.input(0).dim(1);
-          kernels::check_labels(k, k.input(1), classes);
+          const kernels::ClassLines lines(k.input(0).shape());
+          const std::int64_t kept = kernels::check_labels(k, k.input(1), lines, a.ignore_index);
           const T* x = k.input(0).data<T>().data();
-          const std::int64_t* labels = k.input(1).data<std::int64_t>().data();
-          std::vector<double> row_loss(static_cast<std::size_t>(batch));
-          kernels::parallel_rows(batch * classes, classes, [&](std::int64_t r) {
-            const T* xr = x + r * classes;
-            double top = xr[0];
-            for (std::int64_t j = 1; j < classes; ++j) top = std::max(top, static_cast<double>(xr[j]));
-            double total = 0;
-            for (std::int64_t j = 0; j < classes; ++j) total += std::exp(xr[j] - top);
-            row_loss[r] = (top - xr[labels[r]]) + std::log(total);
+          const std::int64_t* label = k.input(1).data<std::int64_t>().data();
+          const double e = a.label_smoothing;
+          std::vector<double> line_loss(static_cast<std::size_t>(lines.lines()));
+          lines.for_each_line([&](std::int64_t r) {
+            if (label[r] == a.ignore_index) return;  // stays 0
+            const T* xr = x + lines.first(r);
+            const std::int64_t stride = lines.inner;
+            double top, total;
+            kernels::line_softmax_stats(xr, lines.classes, stride, top, total);
+            const double log_total = std::log(total);
+            const double hit = (top - xr[label[r] * stride]) + log_total;  // -log p[label]
+            if (e == 0) {
+              line_loss[r] = hit;
+              return;
+            }
+            double spread = 0;  // sum_j -log p[j], each term >= 0
+            for (std::int64_t j = 0; j < lines.classes; ++j) spread += (top - xr[j * stride]) + log_total;
+            line_loss[r] = (1 - e) * hit + e * spread / static_cast<double>(lines.classes);
           });
-          double sum = 0;  // in row order: the same bits for any thread count
-          for (double v : row_loss) sum += v;
-          k.output(0).data<T>()[0] = static_cast<T>(sum / static_cast<double>(batch));
+          double sum = 0;  // in line order: the same bits for any thread count
+          for (double v : line_loss) sum += v;
+          k.output(0).data<T>()[0] = kept == 0 ? T(0) : static_cast<T>(sum / static_cast<double>(kept));
         });
       },
-      .grad = [](const NoAttrs&, GradContext& g) {
-        return std::vector{softmax_cross_entropy_grad(g.input(0), g.input(1), g.dy()), Value()};
+      .grad = [](const CrossEntropyAttrs& a, GradContext& g) {
+        return std::vector{softmax_cross_entropy_grad(g.input(0), g.input(1), g.dy(), {a.label_smoothing, a.ignore_index}),
+                           Value()};
       },
   }));
 }

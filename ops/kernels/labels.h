@@ -1,30 +1,89 @@
 #pragma once
-// Shape rule and run-time label check shared by softmax_cross_entropy and its gradient.
+// What softmax_cross_entropy and its gradient share: the attributes, the shape rule, the run-time
+// label check and the walk over the class lines of the logits.
+//
+// logits [N, K] or [N, K, d1, ...] (ONNX's SoftmaxCrossEntropyLoss form: the classes on dim 1),
+// labels i64 [N] or [N, d1, ...]. Each label picks one line of K logits (stride d1 * ...). The loss
+// is the mean over the labels that are not ignore_index; when every label is ignored it is 0 (and
+// so is the gradient), where PyTorch gives NaN (0 / 0).
+#include <algorithm>
+#include <cmath>
 #include <cstdint>
 
 #include "graph/op.h"
+#include "ops/kernels/parallel.h"
 
 namespace dagrad::kernels {
 
-// logits (input 0) float [N,K] with N, K >= 1; labels (input 1) i64 [N].
-inline void check_logits_labels(const InferContext& c) {
+struct CrossEntropyAttrs {
+  double label_smoothing = 0;         // e: target = (1 - e) one-hot + e / K (PyTorch's definition)
+  std::int64_t ignore_index = -100;   // labels equal to it add nothing to the loss or the count
+  template <class V> void fields(V& v) {
+    v("label_smoothing", label_smoothing);
+    v("ignore_index", ignore_index);
+  }
+};
+
+// logits seen as [batch, classes, inner]: label l = labels[n * inner + i] picks the line of
+// logits n * classes * inner + j * inner + i, j < classes.
+struct ClassLines {
+  std::int64_t batch = 1, classes = 1, inner = 1;
+  explicit ClassLines(const Shape& logits) : batch(logits[0]), classes(logits[1]) {
+    for (std::size_t d = 2; d < logits.size(); ++d) inner *= logits[d];
+  }
+  std::int64_t lines() const { return batch * inner; }
+  std::int64_t first(std::int64_t line) const { return (line / inner) * classes * inner + line % inner; }
+
+  // Calls body(line) for every line, in chunks fixed by the shape (each line's arithmetic is its own).
+  template <class Body> void for_each_line(const Body& body) const {
+    parallel_chunks(lines(), std::max<std::int64_t>(1, kElementwiseGrain / classes), [&](std::int64_t b, std::int64_t e) {
+      for (std::int64_t r = b; r < e; ++r) body(r);
+    });
+  }
+};
+
+// The shape rule of both ops: logits (input 0) float [N,K,...] with N, K >= 1, labels (input 1)
+// i64 of logits' shape without dim 1; label_smoothing in [0, 1].
+inline void check_logits_labels(const InferContext& c, const CrossEntropyAttrs& a) {
+  if (!(a.label_smoothing >= 0 && a.label_smoothing <= 1))
+    c.fail("attribute 'label_smoothing' = ", a.label_smoothing, " is outside [0, 1]");
   c.expect_float(0);
   const Shape& logits = c.shape(0);
-  if (logits.size() != 2) c.fail("logits (input 0) must be [N,K], got shape ", to_string(logits));
+  if (logits.size() < 2) c.fail("logits (input 0) must be [N,K] or [N,K,d1,...], got shape ", to_string(logits));
   if (logits[0] < 1 || logits[1] < 1) c.fail("logits (input 0) need N >= 1 and K >= 1, got shape ", to_string(logits));
   if (c.dtype(1) != DType::i64) c.fail("labels (input 1) must be i64, got ", dtype_name(c.dtype(1)));
-  if (c.shape(1) != Shape{logits[0]})
-    c.fail("labels (input 1) must have shape [", logits[0], "] to match the batch of logits ", to_string(logits), ", got ",
+  Shape want = logits;
+  want.erase(want.begin() + 1);
+  if (c.shape(1) != want)
+    c.fail("labels (input 1) must have shape ", to_string(want), " to match the batch of logits ", to_string(logits), ", got ",
            to_string(c.shape(1)));
 }
 
-// Checks every label is a class index in [0, classes), in row order so the error names the first bad row.
-inline void check_labels(const KernelContext& k, const Tensor& labels, std::int64_t classes) {
+// Checks every label is a class index in [0, classes) or ignore_index, in order so the error names
+// the first bad one. Returns how many labels count (are not ignored).
+inline std::int64_t check_labels(const KernelContext& k, const Tensor& labels, const ClassLines& lines, std::int64_t ignore_index) {
   const std::int64_t* l = labels.data<std::int64_t>().data();
-  for (std::int64_t r = 0; r < labels.numel(); ++r)
-    if (l[r] < 0 || l[r] >= classes)
-      fail("op '", k.node().op, "' node '", k.node().name, "': label ", l[r], " at batch row ", r,
-           " is outside the classes [0, ", classes, ")");
+  std::int64_t kept = 0;
+  for (std::int64_t r = 0; r < labels.numel(); ++r) {
+    if (l[r] == ignore_index) continue;
+    ++kept;
+    if (l[r] >= 0 && l[r] < lines.classes) continue;
+    if (lines.inner == 1)
+      fail("op '", k.node().op, "' node '", k.node().name, "': label ", l[r], " at batch row ", r, " is outside the classes [0, ",
+           lines.classes, ") and is not ignore_index ", ignore_index);
+    fail("op '", k.node().op, "' node '", k.node().name, "': label ", l[r], " at batch row ", r / lines.inner, ", position ",
+         r % lines.inner, " is outside the classes [0, ", lines.classes, ") and is not ignore_index ", ignore_index);
+  }
+  return kept;
+}
+
+// The max of a line of logits and sum(exp(x - max)), in double: the softmax of the line is
+// exp(x - top) / total and -log softmax is (top - x) + log(total), exact for logits of magnitude 1e4.
+template <class T> void line_softmax_stats(const T* x, std::int64_t classes, std::int64_t stride, double& top, double& total) {
+  top = x[0];
+  for (std::int64_t j = 1; j < classes; ++j) top = std::max(top, static_cast<double>(x[j * stride]));
+  total = 0;
+  for (std::int64_t j = 0; j < classes; ++j) total += std::exp(x[j * stride] - top);
 }
 
 }  // namespace dagrad::kernels
