@@ -1,26 +1,18 @@
 // conv2d: y[n,f] = sum_c x[n,c] (*) w[f,c] + bias[f], a cross-correlation as in PyTorch, on NCHW
-// tensors with stride and zero padding. The gradient is again a pair of convolutions
-// (conv2d_grad_input, conv2d_grad_filter) plus a reduction of dy for the bias.
+// tensors with stride, zero padding (even or per side), dilation and groups (filter f reads only the
+// channels of its group; groups == C is a depthwise convolution). The gradient is again a pair of
+// convolutions (conv2d_grad_input, conv2d_grad_filter) plus a reduction of dy for the bias.
 #include "graph/op.h"
 #include "ops/kernels/conv.h"
 #include "ops/ops.h"
 
 namespace dagrad::ops {
 namespace {
-struct Conv2dAttrs {
-  Int2 stride{1, 1};
-  Int2 pad{0, 0};
-  template <class V> void fields(V& v) {
-    v("stride", stride);
-    v("pad", pad);
-  }
-};
-
-AttrMap conv2d_attrs(Int2 stride, Int2 pad) { return write_attrs(Conv2dAttrs{stride, pad}); }
+using Conv2dAttrs = kernels::Conv2dParams;
 
 // The forward kernel, with an optional epilogue applied to each image while it is in cache.
 void forward(const Conv2dAttrs& a, KernelContext& k, const ChannelEpilogue* epilogue) {
-  kernels::ConvGeometry g = kernels::conv_geometry(k.input(0).shape(), k.input(1).shape(), a.stride, a.pad);
+  kernels::ConvGeometry g = kernels::conv_geometry(k.input(0).shape(), k.input(1).shape(), a.spec());
   dispatch_float(k.input(0).dtype(), [&]<class T>() {
     const T* bias = k.num_inputs() == 3 ? k.input(2).data<T>().data() : nullptr;
     kernels::conv_forward<T>(g, k.input(0).data<T>().data(), k.input(1).data<T>().data(), bias,
@@ -29,18 +21,23 @@ void forward(const Conv2dAttrs& a, KernelContext& k, const ChannelEpilogue* epil
 }
 }  // namespace
 
-Value conv2d(Value x, Value w, Value bias, Int2 stride, Int2 pad) {
+Value conv2d(Value x, Value w, Value bias, const ConvOptions& options) {
   std::vector<Value> inputs = {x, w};
   if (bias) inputs.push_back(bias);
-  return x.graph().add_node("conv2d", inputs, conv2d_attrs(stride, pad))[0];
+  return x.graph().add_node("conv2d", inputs, write_attrs(kernels::conv2d_params(options)))[0];
+}
+
+Value conv2d(Value x, Value w, Value bias, Int2 stride, Int2 pad) {
+  return conv2d(x, w, bias, ConvOptions{.stride = {stride[0], stride[1]}, .pad = {pad[0], pad[1]}});
 }
 
 void register_conv2d(OpRegistry& registry) {
   using Ints = std::vector<std::int64_t>;
   registry.add(define_op<Conv2dAttrs>({
       .name = "conv2d",
-      .doc = "2-D cross-correlation of x [N,C,H,W] with filters w [F,C,KH,KW] plus an optional bias [F]; "
-             "output [N,F,(H+2*pad-KH)/stride+1,(W+2*pad-KW)/stride+1].",
+      .doc = "2-D cross-correlation of x [N,C,H,W] with filters w [F,C/groups,KH,KW] plus an optional bias [F]; "
+             "output [N,F,(H+pad_top+pad_bottom-dilation*(KH-1)-1)/stride+1,...]. pad: 2 values or 4 "
+             "[top,left,bottom,right]; groups == C: depthwise.",
       .inputs = {"x", "w", "bias?"},
       .examples = {{.label = "3x3_pad1_bias", .attrs = {{"pad", Ints{1, 1}}},
                     .inputs = {{.shape = {2, 3, 5, 5}}, {.shape = {4, 3, 3, 3}}, {.shape = {4}}}},
@@ -58,11 +55,35 @@ void register_conv2d(OpRegistry& registry) {
                    {.label = "nonsquare", .attrs = {{"stride", Ints{2, 1}}, {"pad", Ints{0, 1}}},
                     .inputs = {{.shape = {2, 2, 6, 7}}, {.shape = {3, 2, 2, 3}}, {.shape = {3}}}},
                    {.label = "kernel_fills_padded_input", .attrs = {{"pad", Ints{1, 1}}}, .inputs = {{.shape = {1, 2, 3, 3}}, {.shape = {2, 2, 5, 5}}}},
-                   {.label = "many_images", .inputs = {{.shape = {9, 2, 4, 4}}, {.shape = {3, 2, 3, 3}}, {.shape = {3}}}}},
+                   {.label = "many_images", .inputs = {{.shape = {9, 2, 4, 4}}, {.shape = {3, 2, 3, 3}}, {.shape = {3}}}},
+                   {.label = "groups2_bias", .attrs = {{"groups", std::int64_t{2}}, {"pad", Ints{1, 1}}},
+                    .inputs = {{.shape = {2, 4, 5, 5}}, {.shape = {6, 2, 3, 3}}, {.shape = {6}}}},
+                   {.label = "depthwise_3x3", .attrs = {{"groups", std::int64_t{3}}, {"pad", Ints{1, 1}}},
+                    .inputs = {{.shape = {2, 3, 6, 5}}, {.shape = {3, 1, 3, 3}}, {.shape = {3}}}},
+                   {.label = "depthwise_multiplier2_stride2",
+                    .attrs = {{"groups", std::int64_t{3}}, {"pad", Ints{1, 1}}, {"stride", Ints{2, 2}}},
+                    .inputs = {{.shape = {2, 3, 7, 6}}, {.shape = {6, 1, 3, 3}}}},
+                   {.label = "depthwise_2x2_dilation2", .attrs = {{"groups", std::int64_t{2}}, {"dilation", Ints{2, 2}}},
+                    .inputs = {{.shape = {1, 2, 6, 7}}, {.shape = {2, 1, 2, 2}}}},
+                   {.label = "depthwise_3x3_dilation2_uneven_pad",
+                    .attrs = {{"groups", std::int64_t{2}}, {"dilation", Ints{2, 2}}, {"pad", Ints{2, 1, 1, 2}}},
+                    .inputs = {{.shape = {2, 2, 6, 7}}, {.shape = {4, 1, 3, 3}}, {.shape = {4}}}},
+                   {.label = "dilation2_pad2", .attrs = {{"dilation", Ints{2, 2}}, {"pad", Ints{2, 2}}},
+                    .inputs = {{.shape = {2, 2, 5, 6}}, {.shape = {3, 2, 3, 3}}, {.shape = {3}}}},
+                   {.label = "dilation_2x1_stride2", .attrs = {{"dilation", Ints{2, 1}}, {"stride", Ints{2, 2}}},
+                    .inputs = {{.shape = {2, 2, 7, 6}}, {.shape = {3, 2, 2, 3}}}},
+                   {.label = "asymmetric_pad", .attrs = {{"pad", Ints{0, 1, 2, 0}}},
+                    .inputs = {{.shape = {2, 2, 4, 5}}, {.shape = {3, 2, 3, 3}}, {.shape = {3}}}},
+                   {.label = "asymmetric_pad_stride2_groups2",
+                    .attrs = {{"pad", Ints{1, 0, 0, 1}}, {"stride", Ints{2, 2}}, {"groups", std::int64_t{2}}},
+                    .inputs = {{.shape = {2, 4, 6, 5}}, {.shape = {4, 2, 3, 3}}}},
+                   {.label = "grouped_pointwise", .attrs = {{"groups", std::int64_t{2}}},
+                    .inputs = {{.shape = {2, 4, 3, 3}}, {.shape = {6, 2, 1, 1}}, {.shape = {6}}}}},
       .infer = [](const Conv2dAttrs& a, InferContext& c) {
         c.expect_float(0);
         c.expect_same_dtype(0, 1);
-        kernels::ConvGeometry g = kernels::conv_geometry(c, c.shape(0), c.shape(1), a.stride, a.pad);
+        a.check_lengths(c);
+        kernels::ConvGeometry g = kernels::conv_geometry(c, c.shape(0), c.shape(1), a.spec());
         if (c.num_inputs() == 3) {
           c.expect_same_dtype(0, 2);
           if (c.shape(2) != Shape{g.f})
@@ -74,12 +95,13 @@ void register_conv2d(OpRegistry& registry) {
       .forward = [](const Conv2dAttrs& a, KernelContext& k) { forward(a, k, nullptr); },
       .grad = [](const Conv2dAttrs& a, GradContext& g) {
         std::vector<Value> grads(g.num_inputs());
-        if (g.needs(0)) grads[0] = conv2d_grad_input(g.dy(), g.input(1), g.shape(0), a.stride, a.pad);
-        if (g.needs(1)) grads[1] = conv2d_grad_filter(g.input(0), g.dy(), g.shape(1), a.stride, a.pad);
+        const ConvOptions options = kernels::conv_options(a);
+        if (g.needs(0)) grads[0] = conv2d_grad_input(g.dy(), g.input(1), g.shape(0), options);
+        if (g.needs(1)) grads[1] = conv2d_grad_filter(g.input(0), g.dy(), g.shape(1), options);
         if (g.num_inputs() == 3 && g.needs(2)) grads[2] = reduce_sum(g.dy(), {0, 2, 3});
         return grads;
       },
-      // Every output element is a dot product over C * KH * KW elements of the filter.
+      // Every output element is a dot product over C/groups * KH * KW elements of the filter.
       .flops = [](const Conv2dAttrs&, const FlopContext& c) {
         return c.times_dims(c.product({2, element_count(c.output(0))}), c.input(1), 1);
       },

@@ -4,8 +4,12 @@
 
 namespace dagrad::ops {
 
+Value conv2d_grad_input(Value dy, Value w, Shape x_shape, const ConvOptions& options) {
+  return kernels::conv2d_grad_node<true>(dy, w, std::move(x_shape), options);
+}
+
 Value conv2d_grad_input(Value dy, Value w, Shape x_shape, Int2 stride, Int2 pad) {
-  return kernels::conv2d_grad_node<true>(dy, w, std::move(x_shape), stride, pad);
+  return conv2d_grad_input(dy, w, std::move(x_shape), {.stride = {stride[0], stride[1]}, .pad = {pad[0], pad[1]}});
 }
 
 void register_conv2d_grad_input(OpRegistry& registry) {
@@ -19,7 +23,15 @@ void register_conv2d_grad_input(OpRegistry& registry) {
                     .inputs = {{.shape = {2, 3, 3, 3}}, {.shape = {3, 2, 2, 2}}}},
                    {.label = "pointwise_1x1", .attrs = {{"x_shape", Ints{2, 3, 4, 5}}}, .inputs = {{.shape = {2, 5, 4, 5}}, {.shape = {5, 3, 1, 1}}}},
                    {.label = "nonsquare", .attrs = {{"x_shape", Ints{2, 2, 6, 7}}, {"stride", Ints{2, 1}}, {"pad", Ints{0, 1}}},
-                    .inputs = {{.shape = {2, 3, 3, 7}}, {.shape = {3, 2, 2, 3}}}}},
+                    .inputs = {{.shape = {2, 3, 3, 7}}, {.shape = {3, 2, 2, 3}}}},
+                   {.label = "groups2_dilation2_pad1",
+                    .attrs = {{"x_shape", Ints{2, 4, 6, 6}}, {"groups", std::int64_t{2}}, {"dilation", Ints{2, 2}}, {"pad", Ints{1, 1}}},
+                    .inputs = {{.shape = {2, 6, 4, 4}}, {.shape = {6, 2, 3, 3}}}},
+                   {.label = "depthwise_stride2_uneven_pad",
+                    .attrs = {{"x_shape", Ints{2, 3, 7, 6}}, {"groups", std::int64_t{3}}, {"stride", Ints{2, 2}}, {"pad", Ints{1, 0, 0, 1}}},
+                    .inputs = {{.shape = {2, 3, 3, 3}}, {.shape = {3, 1, 3, 3}}}},
+                   {.label = "grouped_pointwise", .attrs = {{"x_shape", Ints{2, 4, 3, 3}}, {"groups", std::int64_t{2}}},
+                    .inputs = {{.shape = {2, 6, 3, 3}}, {.shape = {6, 2, 1, 1}}}}},
   })));
 }
 

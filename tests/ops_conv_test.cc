@@ -15,11 +15,13 @@ namespace {
 using Ints = std::vector<std::int64_t>;
 using ::testing::HasSubstr;
 
-std::array<std::int64_t, 2> int2_attr(const AttrMap& attrs, const char* name, std::int64_t fallback) {
+Ints ints_attr(const AttrMap& attrs, const char* name, Ints fallback) {
   auto it = attrs.find(name);
-  if (it == attrs.end()) return {fallback, fallback};
-  const Ints& v = std::get<Ints>(it->second);
-  return {v[0], v[1]};
+  return it == attrs.end() ? fallback : std::get<Ints>(it->second);
+}
+std::int64_t int_attr(const AttrMap& attrs, const char* name, std::int64_t fallback) {
+  auto it = attrs.find(name);
+  return it == attrs.end() ? fallback : std::get<std::int64_t>(it->second);
 }
 
 Shape shape_attr(const AttrMap& attrs, const char* name) { return std::get<Ints>(attrs.at(name)); }
@@ -29,37 +31,61 @@ std::int64_t at4(const Shape& s, std::int64_t a, std::int64_t b, std::int64_t c,
   return ((a * s[1] + b) * s[2] + c) * s[3] + d;
 }
 
-// Everything below is written straight from the definition of a strided, zero-padded
-// cross-correlation y[n,f,oy,ox] = b[f] + sum_{c,i,j} x[n,c,oy*sh-ph+i,ox*sw-pw+j] w[f,c,i,j]: the
-// forward loops it, and the two backward references scatter each of its terms back.
-struct Geometry {
-  Shape x, w, y;
-  std::array<std::int64_t, 2> stride, pad;
+// Everything below is written straight from the definition of a strided, zero-padded, dilated,
+// grouped cross-correlation
+//   y[n,f,oy,ox] = b[f] + sum_{c,i,j} x[n, g(f)*C/G + c, oy*sh - pad_top + i*dh, ox*sw - pad_left + j*dw] w[f,c,i,j]
+// with g(f) = f / (F/G): the forward loops it, and the backward references scatter its terms back.
+struct Options {
+  std::array<std::int64_t, 2> stride{1, 1}, pad_begin{0, 0}, pad_end{0, 0}, dilation{1, 1};
+  std::int64_t groups = 1;
 };
 
-Geometry geometry(const Shape& x, const Shape& w, std::array<std::int64_t, 2> stride, std::array<std::int64_t, 2> pad) {
-  Shape y = {x[0], w[0], (x[2] + 2 * pad[0] - w[2]) / stride[0] + 1, (x[3] + 2 * pad[1] - w[3]) / stride[1] + 1};
-  return {x, w, y, stride, pad};
+Options conv2d_options(const AttrMap& attrs) {
+  Options o;
+  const Ints stride = ints_attr(attrs, "stride", {1, 1}), pad = ints_attr(attrs, "pad", {0, 0}),
+             dilation = ints_attr(attrs, "dilation", {1, 1});
+  for (int i = 0; i < 2; ++i) {
+    o.stride[i] = stride[i];
+    o.dilation[i] = dilation[i];
+    o.pad_begin[i] = pad[i];
+    o.pad_end[i] = pad.size() == 4 ? pad[2 + i] : pad[i];
+  }
+  o.groups = int_attr(attrs, "groups", 1);
+  return o;
+}
+
+struct Geometry {
+  Shape x, w, y;
+  Options o;
+};
+
+Geometry geometry(const Shape& x, const Shape& w, const Options& o) {
+  Shape y = {x[0], w[0], 0, 0};
+  for (int i = 0; i < 2; ++i)
+    y[2 + i] = (x[2 + i] + o.pad_begin[i] + o.pad_end[i] - o.dilation[i] * (w[2 + i] - 1) - 1) / o.stride[i] + 1;
+  return {x, w, y, o};
 }
 
 // Calls term(x index, w index, y index) for every product in the convolution sum.
 template <class Term> void for_each_term(const Geometry& g, const Term& term) {
+  const std::int64_t group_channels = g.w[1], group_filters = g.y[1] / g.o.groups;
   for (std::int64_t n = 0; n < g.y[0]; ++n)
     for (std::int64_t f = 0; f < g.y[1]; ++f)
       for (std::int64_t oy = 0; oy < g.y[2]; ++oy)
         for (std::int64_t ox = 0; ox < g.y[3]; ++ox)
-          for (std::int64_t c = 0; c < g.x[1]; ++c)
+          for (std::int64_t c = 0; c < group_channels; ++c)
             for (std::int64_t i = 0; i < g.w[2]; ++i)
               for (std::int64_t j = 0; j < g.w[3]; ++j) {
-                std::int64_t iy = oy * g.stride[0] - g.pad[0] + i, ix = ox * g.stride[1] - g.pad[1] + j;
+                std::int64_t iy = oy * g.o.stride[0] - g.o.pad_begin[0] + i * g.o.dilation[0];
+                std::int64_t ix = ox * g.o.stride[1] - g.o.pad_begin[1] + j * g.o.dilation[1];
                 if (iy < 0 || iy >= g.x[2] || ix < 0 || ix >= g.x[3]) continue;
-                term(at4(g.x, n, c, iy, ix), at4(g.w, f, c, i, j), at4(g.y, n, f, oy, ox));
+                const std::int64_t channel = f / group_filters * group_channels + c;
+                term(at4(g.x, n, channel, iy, ix), at4(g.w, f, c, i, j), at4(g.y, n, f, oy, ox));
               }
 }
 
-Tensor conv2d_naive(const Tensor& x, const Tensor& w, const Tensor* bias, std::array<std::int64_t, 2> stride,
-                    std::array<std::int64_t, 2> pad) {
-  Geometry g = geometry(x.shape(), w.shape(), stride, pad);
+Tensor conv2d_naive(const Tensor& x, const Tensor& w, const Tensor* bias, const Options& o) {
+  Geometry g = geometry(x.shape(), w.shape(), o);
   Tensor y = zeros_f64(g.y);
   if (bias)
     for (std::int64_t k = 0; k < y.numel(); ++k) at(y, k) = bias->at((k / (g.y[2] * g.y[3])) % g.y[1]);
@@ -68,13 +94,12 @@ Tensor conv2d_naive(const Tensor& x, const Tensor& w, const Tensor* bias, std::a
 }
 
 std::vector<Tensor> conv2d_reference(const std::vector<Tensor>& in, const AttrMap& attrs) {
-  return {conv2d_naive(in[0], in[1], in.size() == 3 ? &in[2] : nullptr, int2_attr(attrs, "stride", 1),
-                       int2_attr(attrs, "pad", 0))};
+  return {conv2d_naive(in[0], in[1], in.size() == 3 ? &in[2] : nullptr, conv2d_options(attrs))};
 }
 
 std::vector<Tensor> conv2d_grad_input_reference(const std::vector<Tensor>& in, const AttrMap& attrs) {
   const Tensor &dy = in[0], &w = in[1];
-  Geometry g = geometry(shape_attr(attrs, "x_shape"), w.shape(), int2_attr(attrs, "stride", 1), int2_attr(attrs, "pad", 0));
+  Geometry g = geometry(shape_attr(attrs, "x_shape"), w.shape(), conv2d_options(attrs));
   Tensor dx = zeros_f64(g.x);
   for_each_term(g, [&](std::int64_t xi, std::int64_t wi, std::int64_t yi) { at(dx, xi) += dy.at(yi) * w.at(wi); });
   return {dx};
@@ -82,22 +107,42 @@ std::vector<Tensor> conv2d_grad_input_reference(const std::vector<Tensor>& in, c
 
 std::vector<Tensor> conv2d_grad_filter_reference(const std::vector<Tensor>& in, const AttrMap& attrs) {
   const Tensor &x = in[0], &dy = in[1];
-  Geometry g = geometry(x.shape(), shape_attr(attrs, "w_shape"), int2_attr(attrs, "stride", 1), int2_attr(attrs, "pad", 0));
+  Geometry g = geometry(x.shape(), shape_attr(attrs, "w_shape"), conv2d_options(attrs));
   Tensor dw = zeros_f64(g.w);
   for_each_term(g, [&](std::int64_t xi, std::int64_t wi, std::int64_t yi) { at(dw, wi) += dy.at(yi) * x.at(xi); });
   return {dw};
 }
 
-// conv1d is conv2d of [N,C,1,L] by [F,C,1,K].
+// conv1d is conv2d of [N,C,1,L] by [F,C/groups,1,K].
 std::vector<Tensor> conv1d_reference(const std::vector<Tensor>& in, const AttrMap& attrs) {
-  auto scalar = [&](const char* name, std::int64_t fallback) {
-    auto it = attrs.find(name);
-    return it == attrs.end() ? fallback : std::get<std::int64_t>(it->second);
-  };
   auto image = [](const Tensor& t) { return t.reshaped({t.dim(0), t.dim(1), 1, t.dim(2)}); };
-  Tensor y = conv2d_naive(image(in[0]), image(in[1]), in.size() == 3 ? &in[2] : nullptr, {1, scalar("stride", 1)},
-                          {0, scalar("pad", 0)});
+  Options o;
+  o.stride = {1, int_attr(attrs, "stride", 1)};
+  o.dilation = {1, int_attr(attrs, "dilation", 1)};
+  o.pad_begin = {0, int_attr(attrs, "pad", 0)};
+  const std::int64_t pad_end = int_attr(attrs, "pad_end", -1);
+  o.pad_end = {0, pad_end == -1 ? o.pad_begin[1] : pad_end};
+  o.groups = int_attr(attrs, "groups", 1);
+  Tensor y = conv2d_naive(image(in[0]), image(in[1]), in.size() == 3 ? &in[2] : nullptr, o);
   return {y.reshaped({y.dim(0), y.dim(1), y.dim(3)})};
+}
+
+// The transposed convolution scatters each x value through the filter: y is the x of the
+// convolution whose output has x's shape, and every term of that convolution adds x * w onto y.
+std::vector<Tensor> conv_transpose2d_reference(const std::vector<Tensor>& in, const AttrMap& attrs) {
+  const Tensor &x = in[0], &w = in[1];
+  const Options o = conv2d_options(attrs);
+  const Ints output_padding = ints_attr(attrs, "output_padding", {0, 0});
+  Shape y_shape = {x.dim(0), w.dim(1) * o.groups, 0, 0};
+  for (int i = 0; i < 2; ++i)
+    y_shape[2 + i] = (x.dim(2 + i) - 1) * o.stride[i] - o.pad_begin[i] - o.pad_end[i] + o.dilation[i] * (w.dim(2 + i) - 1) +
+                     output_padding[i] + 1;
+  Geometry g = geometry(y_shape, w.shape(), o);
+  Tensor y = zeros_f64(y_shape);
+  if (in.size() == 3)
+    for (std::int64_t k = 0; k < y.numel(); ++k) at(y, k) = in[2].at((k / (y_shape[2] * y_shape[3])) % y_shape[1]);
+  for_each_term(g, [&](std::int64_t yi, std::int64_t wi, std::int64_t xi) { at(y, yi) += x.at(xi) * w.at(wi); });
+  return {y};
 }
 
 }  // namespace
@@ -108,10 +153,16 @@ DAGRAD_OP_REFERENCES(conv) {
       {"conv2d_grad_input", {conv2d_grad_input_reference}},
       {"conv2d_grad_filter", {conv2d_grad_filter_reference}},
       {"conv1d", {conv1d_reference}},
+      {"conv_transpose2d", {conv_transpose2d_reference}},
   };
 }
 
 namespace {
+
+// Values in [-1, 1), seeded.
+Tensor random_f64(const Shape& shape, std::uint64_t seed) {
+  return autodiff::example_inputs({.inputs = {{.shape = shape}}}, seed).at(0);
+}
 
 Tensor run1(const std::string& op, const AttrMap& attrs, const std::vector<Tensor>& inputs) {
   return autodiff::run_op(op, attrs, inputs).at(0);
@@ -263,7 +314,7 @@ TEST(ConvErrors, WrongRank) {
   EXPECT_THAT(msg, HasSubstr("op 'conv2d'"));
   EXPECT_THAT(msg, HasSubstr("x must have rank 4 [N,C,H,W], got shape [3,4,4]"));
   msg = error_of([](Graph& g) { ops::conv2d(in(g, "x", {1, 3, 4, 4}), in(g, "w", {3, 3, 3})); });
-  EXPECT_THAT(msg, HasSubstr("filter must have rank 4 [F,C,KH,KW], got shape [3,3,3]"));
+  EXPECT_THAT(msg, HasSubstr("filter must have rank 4 [F,C/groups,KH,KW], got shape [3,3,3]"));
   msg = error_of([](Graph& g) { ops::conv1d(in(g, "x", {1, 3, 4, 4}), in(g, "w", {2, 3, 3})); });
   EXPECT_THAT(msg, HasSubstr("op 'conv1d'"));
   EXPECT_THAT(msg, HasSubstr("x must have rank 3 [N,C,L], got shape [1,3,4,4]"));
@@ -295,6 +346,98 @@ TEST(ConvErrors, BackwardOpsCheckShapes) {
     ops::conv2d_grad_input(in(g, "dy", {1, 2, 4, 4}), in(g, "w", {2, 1, 2, 2}), {1, 1, -5, 5}, {1, 1}, {0, 0});
   });
   EXPECT_THAT(msg, HasSubstr("x shape [1,1,-5,5] has a negative dim"));
+}
+
+TEST(ConvErrors, GroupsMustDivideChannelsAndFilters) {
+  std::string msg = error_of([](Graph& g) {
+    ops::conv2d(in(g, "x", {2, 8, 5, 5}), in(g, "w", {4, 2, 3, 3}), {}, ops::ConvOptions{.groups = 3});
+  });
+  EXPECT_THAT(msg, HasSubstr("op 'conv2d'"));
+  EXPECT_THAT(msg, HasSubstr("groups 3 must divide both the 8 channels of x [2,8,5,5] and the 4 filters of [4,2,3,3]"));
+  msg = error_of([](Graph& g) {
+    ops::conv2d(in(g, "x", {2, 8, 5, 5}), in(g, "w", {4, 2, 3, 3}), {}, ops::ConvOptions{.groups = 2});
+  });
+  EXPECT_THAT(msg, HasSubstr("x [2,8,5,5] has 8 channels in 2 groups but the filter [4,2,3,3] expects 2 channels per group (4 per group)"));
+  msg = error_of([](Graph& g) {
+    ops::conv2d(in(g, "x", {2, 8, 5, 5}), in(g, "w", {4, 8, 3, 3}), {}, ops::ConvOptions{.groups = 0});
+  });
+  EXPECT_THAT(msg, HasSubstr("groups must be at least 1, got 0"));
+  msg = error_of([](Graph& g) {
+    ops::conv1d(in(g, "x", {2, 6, 5}), in(g, "w", {4, 3, 3}), {}, ops::ConvOptions{.groups = 4});
+  });
+  EXPECT_THAT(msg, HasSubstr("op 'conv1d'"));
+  EXPECT_THAT(msg, HasSubstr("groups 4 must divide both the 6 channels"));
+}
+
+TEST(ConvErrors, DilationAndPadValues) {
+  std::string msg = error_of([](Graph& g) {
+    ops::conv2d(in(g, "x", {1, 1, 5, 5}), in(g, "w", {1, 1, 3, 3}), {}, ops::ConvOptions{.dilation = {0, 1}});
+  });
+  EXPECT_THAT(msg, HasSubstr("dilation must be positive, got [0,1]"));
+  msg = error_of([](Graph& g) {
+    ops::conv2d(in(g, "x", {1, 1, 5, 5}), in(g, "w", {1, 1, 3, 3}), {}, ops::ConvOptions{.dilation = {2}});
+  });
+  EXPECT_THAT(msg, HasSubstr("dilation must have 2 values [height,width], got [2]"));
+  msg = error_of([](Graph& g) {
+    ops::conv2d(in(g, "x", {1, 1, 5, 5}), in(g, "w", {1, 1, 3, 3}), {}, ops::ConvOptions{.pad = {1, 1, 1}});
+  });
+  EXPECT_THAT(msg, HasSubstr("pad must have 2 values (both sides) or 4 ([top,left,bottom,right]), got [1,1,1]"));
+  // A dilated 3x3 reaches 5 cells: too wide for 4 columns even with one column of padding.
+  msg = error_of([](Graph& g) {
+    ops::conv2d(in(g, "x", {1, 1, 6, 3}), in(g, "w", {1, 1, 3, 3}), {}, ops::ConvOptions{.pad = {0, 1, 0, 0}, .dilation = {2, 2}});
+  });
+  EXPECT_THAT(msg, HasSubstr("kernel 3x3 of filter [1,1,3,3] dilated by [2,2] (extent 5x5) is larger than the padded input 6x4"));
+  msg = error_of([](Graph& g) {
+    g.add_node("conv1d", {in(g, "x", {1, 1, 5}), in(g, "w", {1, 1, 3})}, {{"pad_end", std::int64_t{-3}}});
+  });
+  EXPECT_THAT(msg, HasSubstr("pad_end must be non-negative (or -1: the same as pad), got -3"));
+}
+
+TEST(ConvErrors, TransposedConvolutionChecks) {
+  std::string msg = error_of([](Graph& g) {
+    ops::conv_transpose2d(in(g, "x", {1, 2, 3, 3}), in(g, "w", {2, 3, 3, 3}), {}, ops::ConvOptions{.stride = {2, 2}}, {2, 0});
+  });
+  EXPECT_THAT(msg, HasSubstr("op 'conv_transpose2d'"));
+  EXPECT_THAT(msg, HasSubstr("output_padding 2 must be non-negative and smaller than the stride 2 or the dilation 1"));
+  msg = error_of([](Graph& g) {
+    ops::conv_transpose2d(in(g, "x", {1, 2, 3, 3}), in(g, "w", {3, 3, 3, 3}), {}, ops::ConvOptions{});
+  });
+  EXPECT_THAT(msg, HasSubstr("x [1,2,3,3] has 2 channels but the filter [3,3,3,3] takes 3"));
+  msg = error_of([](Graph& g) {
+    ops::conv_transpose2d(in(g, "x", {1, 2, 1, 1}), in(g, "w", {2, 3, 1, 1}), {}, ops::ConvOptions{.pad = {1, 1}});
+  });
+  EXPECT_THAT(msg, HasSubstr("height: the output extent -1 is not positive"));
+}
+
+// conv_transpose2d is the adjoint of conv2d in x: <conv2d(z, w), x> = <z, conv_transpose2d(x, w)>
+// for the same options, here with groups, stride, dilation and uneven padding.
+TEST(ConvTranspose, IsTheAdjointOfConv2d) {
+  const AttrMap attrs = {{"stride", Ints{2, 2}}, {"pad", Ints{1, 0, 0, 1}}, {"dilation", Ints{1, 2}}, {"groups", std::int64_t{2}}};
+  Tensor z = random_f64({2, 4, 7, 8}, 1), w = random_f64({6, 2, 3, 3}, 2);
+  Tensor y = run1("conv2d", attrs, {z, w});
+  Tensor x = random_f64(y.shape(), 3);
+  // Stride 2 maps heights 7 and 6 both to 3: output_padding picks 7.
+  AttrMap transpose_attrs = attrs;
+  transpose_attrs["output_padding"] = Ints{1, 0};
+  Tensor zt = run1("conv_transpose2d", transpose_attrs, {x, w});
+  ASSERT_EQ(to_string(zt.shape()), to_string(z.shape()));
+  double lhs = 0, rhs = 0;
+  for (std::int64_t i = 0; i < y.numel(); ++i) lhs += y.at(i) * x.at(i);
+  for (std::int64_t i = 0; i < z.numel(); ++i) rhs += z.at(i) * zt.at(i);
+  EXPECT_NEAR(lhs, rhs, 1e-9 * std::abs(lhs));
+}
+
+// A file written before groups and dilation (stride and pad only) means the same convolution.
+TEST(ConvAttributes, OldFormsStillParse) {
+  Tensor x = random_f64({1, 2, 5, 5}, 4), w = random_f64({3, 2, 3, 3}, 5);
+  Tensor old_form = run1("conv2d", {{"stride", Ints{2, 2}}, {"pad", Ints{1, 1}}}, {x, w});
+  Tensor new_form = run1("conv2d", {{"stride", Ints{2, 2}}, {"pad", Ints{1, 1, 1, 1}}, {"dilation", Ints{1, 1}}, {"groups", std::int64_t{1}}}, {x, w});
+  ASSERT_EQ(old_form.numel(), new_form.numel());
+  for (std::int64_t i = 0; i < old_form.numel(); ++i) EXPECT_EQ(old_form.at(i), new_form.at(i));
+  Tensor x1 = random_f64({1, 2, 6}, 6), w1 = random_f64({2, 2, 3}, 7);
+  Tensor a = run1("conv1d", {{"stride", std::int64_t{1}}, {"pad", std::int64_t{1}}}, {x1, w1});
+  Tensor b = run1("conv1d", {{"pad", std::int64_t{1}}, {"pad_end", std::int64_t{1}}}, {x1, w1});
+  for (std::int64_t i = 0; i < a.numel(); ++i) EXPECT_EQ(a.at(i), b.at(i));
 }
 
 }  // namespace dagrad::testing

@@ -5,6 +5,7 @@
 #include <type_traits>
 #include <vector>
 
+#include "ops/kernels/conv_depthwise.h"
 #include "ops/kernels/conv_direct.h"
 #include "ops/kernels/gemm.h"
 #include "ops/kernels/parallel.h"
@@ -13,11 +14,12 @@
 namespace dagrad::kernels {
 namespace {
 
-// One image zero-padded to [C, H + 2 PH, W + 2 PW], so that every im2col row is a plain strided
-// copy with no bounds tests (short per-row copies with edge tests cost more than the GEMM).
+// One image (of the geometry's c channels) zero-padded to [C, PH, PW] (the pads before and after
+// each dim), so that every im2col row is a plain strided copy with no bounds tests (short per-row
+// copies with edge tests cost more than the GEMM).
 template <class T> const T* padded_image(const ConvGeometry& g, const T* x, T* padded) {
-  const std::int64_t hp = g.h + 2 * g.ph, wp = g.w + 2 * g.pw;
-  if (g.ph == 0 && g.pw == 0) return x;
+  const std::int64_t hp = g.padded_h(), wp = g.padded_w();
+  if (hp == g.h && wp == g.w) return x;
   std::fill(padded, padded + g.c * hp * wp, T(0));
   for (std::int64_t c = 0; c < g.c; ++c)
     for (std::int64_t y = 0; y < g.h; ++y) {
@@ -29,9 +31,10 @@ template <class T> const T* padded_image(const ConvGeometry& g, const T* x, T* p
 }
 
 // Rows (c, i, j) and columns (oy, ox) of the im2col matrix of one image: the input value under
-// kernel tap (i, j) of output pixel (oy, ox), or 0 in the padding. Row r starts at col + r * ld.
+// kernel tap (i, j) (dilated: i * dh, j * dw) of output pixel (oy, ox), or 0 in the padding. Row r
+// starts at col + r * ld. Reads the geometry's c channels from x (a group's slice of an image).
 template <class T> void im2col(const ConvGeometry& g, const T* x, T* col, std::int64_t ld) {
-  const std::int64_t hp = g.h + 2 * g.ph, wp = g.w + 2 * g.pw;
+  const std::int64_t hp = g.padded_h(), wp = g.padded_w();
   const T* padded = padded_image(g, x, scratch<T, 2>(g.c * hp * wp));
   const std::int64_t ow = g.ow, sw = g.sw;
   for (std::int64_t c = 0; c < g.c; ++c)
@@ -39,7 +42,7 @@ template <class T> void im2col(const ConvGeometry& g, const T* x, T* col, std::i
       for (std::int64_t j = 0; j < g.kw; ++j) {
         T* row = col + ((c * g.kh + i) * g.kw + j) * ld;
         for (std::int64_t oy = 0; oy < g.oh; ++oy) {
-          const T* in = padded + (c * hp + oy * g.sh + i) * wp + j;
+          const T* in = padded + (c * hp + oy * g.sh + i * g.dh) * wp + j * g.dw;
           T* out = row + oy * ow;
           if (sw == 1) {
             for (std::int64_t ox = 0; ox < ow; ++ox) out[ox] = in[ox];
@@ -53,8 +56,8 @@ template <class T> void im2col(const ConvGeometry& g, const T* x, T* col, std::i
 // The adjoint of im2col: adds every column entry back onto the input pixel it was read from (in a
 // padded image whose interior is then copied out), in a fixed order.
 template <class T> void col2im(const ConvGeometry& g, const T* col, std::int64_t ld, T* x) {
-  const std::int64_t hp = g.h + 2 * g.ph, wp = g.w + 2 * g.pw;
-  const bool pads = g.ph != 0 || g.pw != 0;
+  const std::int64_t hp = g.padded_h(), wp = g.padded_w();
+  const bool pads = hp != g.h || wp != g.w;
   T* padded = pads ? scratch<T, 2>(g.c * hp * wp) : x;
   std::fill(padded, padded + g.c * hp * wp, T(0));
   const std::int64_t ow = g.ow, sw = g.sw;
@@ -63,7 +66,7 @@ template <class T> void col2im(const ConvGeometry& g, const T* col, std::int64_t
       for (std::int64_t j = 0; j < g.kw; ++j) {
         const T* row = col + ((c * g.kh + i) * g.kw + j) * ld;
         for (std::int64_t oy = 0; oy < g.oh; ++oy) {
-          T* out = padded + (c * hp + oy * g.sh + i) * wp + j;
+          T* out = padded + (c * hp + oy * g.sh + i * g.dh) * wp + j * g.dw;
           const T* in = row + oy * ow;
           if (sw == 1) {
             for (std::int64_t ox = 0; ox < ow; ++ox) out[ox] += in[ox];
@@ -79,6 +82,22 @@ template <class T> void col2im(const ConvGeometry& g, const T* col, std::int64_t
       T* out = x + (c * g.h + y) * g.w;
       for (std::int64_t i = 0; i < g.w; ++i) out[i] = in[i];
     }
+}
+
+// One group of a grouped convolution as a convolution of its own: Cg channels, Fg filters. Its
+// slices of x, w and y are contiguous within each image (x_group, w_group and y_group apart).
+ConvGeometry group_view(const ConvGeometry& g) {
+  ConvGeometry v = g;
+  v.c = g.group_channels();
+  v.f = g.group_filters();
+  v.groups = 1;
+  return v;
+}
+
+// (image, group) pairs per parallel chunk: about 64k multiply-adds each, from the shape only.
+std::int64_t group_grain(const ConvGeometry& g) {
+  const std::int64_t work = std::max<std::int64_t>(1, g.group_filters() * g.patch_size() * g.out_pixels());
+  return std::max<std::int64_t>(1, (std::int64_t{1} << 16) / work);
 }
 
 // Images per GEMM: enough output pixels side by side for an efficient product even on small maps
@@ -128,28 +147,110 @@ template <class T> void conv_forward(const ConvGeometry& g, const T* x, const T*
 namespace {
 std::atomic<ConvPath> forced_path{ConvPath::automatic};
 
-// Whether a pass with this direct method takes the direct kernels.
-bool use_direct(direct::Method method, const char* pass) {
+// Whether a pass with this direct method takes the direct kernels (which assume a plain geometry).
+bool use_direct(const ConvGeometry& g, direct::Method method, const char* pass) {
+  if (!g.plain()) method = direct::Method::none;
   switch (forced_path.load(std::memory_order_relaxed)) {
     case ConvPath::im2col: return false;
     case ConvPath::direct:
       if (method == direct::Method::none)
         fail("convolution path forced to direct, but the ", pass,
-             " has no direct kernel for this geometry (built without AVX2/FMA, or a 1x1 filter)");
+             " has no direct kernel for this geometry (built without AVX2/FMA, a 1x1 filter, groups, dilation or uneven padding)");
       return true;
     case ConvPath::automatic: break;
   }
   return method != direct::Method::none;
 }
+// Depthwise 3x3 convolutions take their own kernels unless the general path is forced.
+bool use_depthwise(const ConvGeometry& g) {
+  return g.depthwise() && forced_path.load(std::memory_order_relaxed) != ConvPath::im2col && depthwise3x3_applies(g);
+}
+
+// Grouped convolutions: each (image, group) pair is an ungrouped convolution of the group's slices.
+template <class T>
+void grouped_forward(const ConvGeometry& g, const T* x, const T* w, const T* bias, T* y, const ChannelEpilogue* epilogue) {
+  const ConvGeometry v = group_view(g);
+  const std::int64_t patch = v.patch_size(), pixels = g.out_pixels();
+  const std::int64_t x_group = v.c * g.h * g.w, y_group = v.f * pixels, w_group = v.f * patch;
+  parallel_chunks(g.n * g.groups, group_grain(g), [&](std::int64_t begin, std::int64_t end) {
+    for (std::int64_t i = begin; i < end; ++i) {
+      const std::int64_t n = i / g.groups, group = i % g.groups;
+      const T* xg = x + n * g.c * g.h * g.w + group * x_group;
+      T* yg = y + n * g.f * pixels + group * y_group;
+      const T* cols = xg;
+      if (!v.pointwise()) {
+        T* col = scratch<T, 0>(patch * pixels);
+        im2col(v, xg, col, pixels);
+        cols = col;
+      }
+      gemm<T>(false, false, v.f, pixels, patch, T(1), w + group * w_group, patch, cols, pixels, T(0), yg, pixels);
+    }
+  });
+  if (bias || epilogue)
+    parallel_chunks(g.n, 1, [&](std::int64_t n, std::int64_t) { finish_outputs(g, bias, epilogue, y + n * g.f * pixels, 1); });
+}
+
+template <class T> void grouped_backward_input(const ConvGeometry& g, const T* dy, const T* w, T* dx) {
+  const ConvGeometry v = group_view(g);
+  const std::int64_t patch = v.patch_size(), pixels = g.out_pixels();
+  const std::int64_t x_group = v.c * g.h * g.w, y_group = v.f * pixels, w_group = v.f * patch;
+  parallel_chunks(g.n * g.groups, group_grain(g), [&](std::int64_t begin, std::int64_t end) {
+    for (std::int64_t i = begin; i < end; ++i) {
+      const std::int64_t n = i / g.groups, group = i % g.groups;
+      const T* dyg = dy + n * g.f * pixels + group * y_group;
+      T* dxg = dx + n * g.c * g.h * g.w + group * x_group;
+      if (v.pointwise()) {  // the column gradient w^T dy is dx itself
+        gemm<T>(true, false, patch, pixels, v.f, T(1), w + group * w_group, patch, dyg, pixels, T(0), dxg, pixels);
+        continue;
+      }
+      T* col = scratch<T, 0>(patch * pixels);
+      gemm<T>(true, false, patch, pixels, v.f, T(1), w + group * w_group, patch, dyg, pixels, T(0), col, pixels);
+      col2im(v, col, pixels, dxg);
+    }
+  });
+}
+
+// Each group's filter gradient sums the images in order: groups in parallel, no partial sums.
+template <class T> void grouped_backward_filter(const ConvGeometry& g, const T* x, const T* dy, T* dw) {
+  const ConvGeometry v = group_view(g);
+  const std::int64_t patch = v.patch_size(), pixels = g.out_pixels();
+  const std::int64_t x_group = v.c * g.h * g.w, y_group = v.f * pixels, w_group = v.f * patch;
+  const std::int64_t grain = std::max<std::int64_t>(1, group_grain(g) / std::max<std::int64_t>(1, g.n));
+  parallel_chunks(g.groups, grain, [&](std::int64_t begin, std::int64_t end) {
+    for (std::int64_t group = begin; group < end; ++group) {
+      T* dwg = dw + group * w_group;
+      for (std::int64_t n = 0; n < g.n; ++n) {
+        const T* xg = x + n * g.c * g.h * g.w + group * x_group;
+        const T* dyg = dy + n * g.f * pixels + group * y_group;
+        const T* cols = xg;
+        if (!v.pointwise()) {
+          T* col = scratch<T, 0>(patch * pixels);
+          im2col(v, xg, col, pixels);
+          cols = col;
+        }
+        gemm<T>(false, true, v.f, patch, pixels, T(1), dyg, pixels, cols, pixels, n == 0 ? T(0) : T(1), dwg, patch);
+      }
+    }
+  });
+}
+
 }  // namespace
 
 void set_conv_path_for_testing(ConvPath path) { forced_path.store(path, std::memory_order_relaxed); }
 
 template <class T>
 void conv_forward(const ConvGeometry& g, const T* x, const T* w, const T* bias, T* y, const ChannelEpilogue* epilogue) {
+  if (use_depthwise(g)) {
+    depthwise3x3_forward<T>(g, x, w, bias, y, epilogue);
+    return;
+  }
+  if (g.groups > 1) {
+    grouped_forward<T>(g, x, w, bias, y, epilogue);
+    return;
+  }
   const std::int64_t patch = g.patch_size(), pixels = g.out_pixels(), in_size = g.c * g.h * g.w;
   if constexpr (std::is_same_v<T, float>) {
-    if (use_direct(direct::forward_method(g), "forward pass")) {
+    if (use_direct(g, direct::forward_method(g), "forward pass")) {
       // Packed once here, on the calling thread, and read by every image's chunk.
       float* packed = scratch<float, 5>(direct::packed_filter_size(g));
       direct::pack_filters(g, w, packed);
@@ -186,19 +287,24 @@ void conv_forward(const ConvGeometry& g, const T* x, const T* w, const T* bias, 
 }
 
 template <class T> void conv_backward_input(const ConvGeometry& g, const T* dy, const T* w, T* dx) {
+  if (g.groups > 1) {
+    grouped_backward_input<T>(g, dy, w, dx);
+    return;
+  }
   const std::int64_t patch = g.patch_size(), pixels = g.out_pixels(), in_size = g.c * g.h * g.w;
   // A stride-1 convolution's input gradient is the forward convolution of dy (padded by
   // k - 1 - pad) with the filters flipped in space and transposed in channels: an im2col + GEMM of
   // the forward's shape instead of a GEMM with only F terms per output and a scattering col2im.
   // Its GEMM has C rows, so it pays only with enough input channels.
-  if (g.sh == 1 && g.sw == 1 && !g.pointwise() && g.ph <= g.kh - 1 && g.pw <= g.kw - 1 && g.f > 0 && g.c >= 8) {
+  if (g.plain() && g.sh == 1 && g.sw == 1 && !g.pointwise() && g.ph <= g.kh - 1 && g.pw <= g.kw - 1 && g.f > 0 &&
+      g.c >= 8) {
     ConvGeometry t = g;
     t.c = g.f;
     t.h = g.oh;
     t.w = g.ow;
     t.f = g.c;
-    t.ph = g.kh - 1 - g.ph;
-    t.pw = g.kw - 1 - g.pw;
+    t.ph = t.ph_end = g.kh - 1 - g.ph;
+    t.pw = t.pw_end = g.kw - 1 - g.pw;
     t.oh = g.h;
     t.ow = g.w;
     T* flipped = scratch<T, 6>(g.c * g.f * g.kh * g.kw);  // calling thread's; see scratch.h
@@ -246,8 +352,12 @@ template <class T> void conv_backward_filter(const ConvGeometry& g, const T* x, 
     std::fill(dw, dw + dw_size, T(0));
     return;
   }
+  if (g.groups > 1) {
+    grouped_backward_filter<T>(g, x, dy, dw);
+    return;
+  }
   if constexpr (std::is_same_v<T, float>) {
-    if (use_direct(direct::filter_gradient_method(g), "filter gradient")) {
+    if (use_direct(g, direct::filter_gradient_method(g), "filter gradient")) {
       // Images in fixed groups, each summed in order into its own partial; partials added in group order.
       std::int64_t groups = std::min(g.n, kMaxFilterGroups);
       while (groups > 1 && groups * dw_size > kMaxPartialElements) --groups;

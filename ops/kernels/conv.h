@@ -3,6 +3,7 @@
 // image per parallel chunk. A 1-D convolution is the 2-D one with H = KH = 1.
 #include <cstdint>
 #include <span>
+#include <vector>
 
 #include "graph/op.h"
 
@@ -22,19 +23,66 @@ struct ConvGeometry {
   std::int64_t group_filters() const { return f / groups; }   // filters of each group
   bool depthwise() const { return groups == c && groups > 1; }  // one input channel per group
 
-  std::int64_t patch_size() const { return c * kh * kw; }  // rows of the im2col matrix
-  std::int64_t out_pixels() const { return oh * ow; }      // its columns
+  std::int64_t patch_size() const { return group_channels() * kh * kw; }  // rows of a group's im2col matrix
+  std::int64_t out_pixels() const { return oh * ow; }                      // its columns
+  std::int64_t padded_h() const { return h + ph + ph_end; }
+  std::int64_t padded_w() const { return w + pw + pw_end; }
   // A 1x1, stride-1, unpadded convolution reads x itself as its im2col matrix.
-  bool pointwise() const { return kh == 1 && kw == 1 && sh == 1 && sw == 1 && ph == 0 && pw == 0; }
+  bool pointwise() const {
+    return kh == 1 && kw == 1 && sh == 1 && sw == 1 && ph == 0 && pw == 0 && ph_end == 0 && pw_end == 0;
+  }
+  // What the direct kernels (conv_direct.h) and the transposed-input-gradient trick assume: one
+  // group, no dilation, the same padding on both sides.
+  bool plain() const { return groups == 1 && dh == 1 && dw == 1 && ph == ph_end && pw == pw_end; }
 };
 
-// Validates a convolution of x [N,C,spatial...] by a filter [F,C,kernel...] with one (conv1d) or two
-// (conv2d) spatial dims, as many as stride.size(), and returns its geometry. Failures go through
-// c.fail and name the offending dims. The shapes may come from attributes (the backward ops).
+
+// A convolution's options, one value per spatial dim (as many as stride.size()): pad has one value
+// per dim (both sides) or two ({begin..., end...}, ONNX's order); empty dilation means 1.
+struct ConvSpec {
+  std::span<const std::int64_t> stride, pad, dilation;
+  std::int64_t groups = 1;
+};
+
+// The attributes conv2d, its backward ops and conv_transpose2d share (files before groups and
+// dilation stored only stride and pad, two values each: they mean the same).
+struct Conv2dParams {
+  std::vector<std::int64_t> stride{1, 1};
+  std::vector<std::int64_t> pad{0, 0};  // 2 values (both sides) or 4 ([top,left,bottom,right])
+  std::vector<std::int64_t> dilation{1, 1};
+  std::int64_t groups = 1;
+  template <class V> void fields(V& v) {
+    v("stride", stride);
+    v("pad", pad);
+    v("dilation", dilation);
+    v("groups", groups);
+  }
+  ConvSpec spec() const { return {.stride = stride, .pad = pad, .dilation = dilation, .groups = groups}; }
+  // Fails through c unless stride and dilation have 2 values each (pad's count conv_geometry checks).
+  void check_lengths(const InferContext& c) const;
+};
+
+}  // namespace dagrad::kernels
+
+namespace dagrad::ops {
+struct ConvOptions;
+}
+
+namespace dagrad::kernels {
+
+// The DSL's options as 2-D attributes (empty lists: the defaults) and back.
+Conv2dParams conv2d_params(const ops::ConvOptions& options);
+ops::ConvOptions conv_options(const Conv2dParams& params);
+
+// Validates a convolution of x [N,C,spatial...] by a filter [F,C/groups,kernel...] with one
+// (conv1d) or two (conv2d) spatial dims and returns its geometry. Failures go through c.fail and
+// name the offending attribute and dims. The shapes may come from attributes (the backward ops).
+ConvGeometry conv_geometry(const InferContext& c, const Shape& x, const Shape& w, const ConvSpec& spec);
 ConvGeometry conv_geometry(const InferContext& c, const Shape& x, const Shape& w, std::span<const std::int64_t> stride,
                            std::span<const std::int64_t> pad);
 
 // The geometry of shapes that conv_geometry already accepted (kernels, after shape inference).
+ConvGeometry conv_geometry(const Shape& x, const Shape& w, const ConvSpec& spec);
 ConvGeometry conv_geometry(const Shape& x, const Shape& w, std::span<const std::int64_t> stride,
                            std::span<const std::int64_t> pad);
 

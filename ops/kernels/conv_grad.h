@@ -16,21 +16,20 @@ namespace dagrad::kernels {
 
 template <bool ForInput> inline constexpr const char* kConv2dGradName = ForInput ? "conv2d_grad_input" : "conv2d_grad_filter";
 
-template <bool ForInput> struct Conv2dGradAttrs {
+template <bool ForInput> struct Conv2dGradAttrs : Conv2dParams {
   std::vector<std::int64_t> shape;  // x_shape (ForInput) or w_shape
-  ops::Int2 stride{1, 1};
-  ops::Int2 pad{0, 0};
   template <class V> void fields(V& v) {
     v.required(ForInput ? "x_shape" : "w_shape", shape);
-    v("stride", stride);
-    v("pad", pad);
+    Conv2dParams::fields(v);
   }
 };
 
 // The node of conv2d_grad_input(dy, w) or conv2d_grad_filter(x, dy), the DSL functions.
-template <bool ForInput> Value conv2d_grad_node(Value a, Value b, Shape shape, ops::Int2 stride, ops::Int2 pad) {
-  return a.graph().add_node(kConv2dGradName<ForInput>, {a, b},
-                            write_attrs(Conv2dGradAttrs<ForInput>{std::move(shape), stride, pad}))[0];
+template <bool ForInput> Value conv2d_grad_node(Value a, Value b, Shape shape, const ops::ConvOptions& options) {
+  Conv2dGradAttrs<ForInput> attrs;
+  static_cast<Conv2dParams&>(attrs) = conv2d_params(options);
+  attrs.shape = std::move(shape);
+  return a.graph().add_node(kConv2dGradName<ForInput>, {a, b}, write_attrs(attrs))[0];
 }
 
 // Fills the name, inputs and outputs, the shape rule (dy must be conv2d's output shape for x and w) and
@@ -49,8 +48,9 @@ template <bool ForInput> OpSpec<Conv2dGradAttrs<ForInput>> conv2d_grad_op(OpSpec
   spec.infer = [x_and_w](const A& a, InferContext& c) {
     c.expect_float(0);
     c.expect_same_dtype(0, 1);
+    a.check_lengths(c);
     auto [x, w] = x_and_w(a, c.shape(other));
-    Shape dy_shape = conv_output_shape(conv_geometry(c, x, w, a.stride, a.pad), 2);
+    Shape dy_shape = conv_output_shape(conv_geometry(c, x, w, a.spec()), 2);
     if (c.shape(dy) != dy_shape)
       c.fail("dy must have the conv2d output shape ", to_string(dy_shape), " for x ", to_string(x), " and filter ",
              to_string(w), ", got ", to_string(c.shape(dy)));
@@ -58,7 +58,7 @@ template <bool ForInput> OpSpec<Conv2dGradAttrs<ForInput>> conv2d_grad_op(OpSpec
   };
   spec.forward = [x_and_w](const A& a, KernelContext& k) {
     auto [x, w] = x_and_w(a, k.input(other).shape());
-    ConvGeometry g = conv_geometry(x, w, a.stride, a.pad);
+    ConvGeometry g = conv_geometry(x, w, a.spec());
     dispatch_float(k.input(0).dtype(), [&]<class T>() {
       const T* in0 = k.input(0).data<T>().data();
       const T* in1 = k.input(1).data<T>().data();
