@@ -2,9 +2,11 @@
 // definitions (numpy's and ONNX's), run on the ops' declared examples; the DSL-only split, squeeze
 // and unsqueeze; and every bad-input error of these ops.
 #include <gtest/gtest.h>
+#include <oneapi/tbb/global_control.h>
 
 #include <algorithm>
 #include <climits>
+#include <cmath>
 #include <functional>
 
 #include "autodiff/grad.h"
@@ -430,6 +432,47 @@ TEST(Pad, MatchesNumpyOnOneRow) {
     Value y = ops::pad(input(g, "x", {3}, DType::f64), {2, 2}, mode, 7);
     Tensor got = run(g, {{"x", x}}, {y.id()})[0];
     EXPECT_TRUE(bitwise_equal(got, Tensor::from<double>({7}, want))) << static_cast<int>(mode);
+  }
+}
+
+// Many chunks in every kernel: the same bits with 1 and 8 threads, and pad_grad (the one that sums)
+// equal to the reference.
+TEST(ShapeOpsDeterminism, SameBitsForAnyThreadCount) {
+  const Tensor x = autodiff::example_inputs({.inputs = {{.shape = {3, 5, 40, 300}}}}, 3)[0];
+  const Ints pads = {0, 1, 7, 9, 0, 2, 5, 11};
+  auto run_all = [&](DType dtype) {
+    std::vector<Tensor> out;
+    for (const char* mode : {"edge", "reflect"}) {
+      const AttrMap attrs = {{"pads", pads}, {"mode", std::string(mode)}};
+      Tensor y = autodiff::run_op("pad", attrs, {x.to(dtype)})[0];
+      out.push_back(y);
+      out.push_back(autodiff::run_op("pad_grad", {{"pads", pads}, {"mode", std::string(mode)}, {"shape", x.shape()}}, {y})[0]);
+    }
+    out.push_back(autodiff::run_op("transpose", {{"perm", Ints{0, 2, 3, 1}}}, {x.to(dtype)})[0]);
+    out.push_back(autodiff::run_op("concat", {{"axis", std::int64_t{1}}}, {x.to(dtype), x.to(dtype)})[0]);
+    out.push_back(autodiff::run_op("slice", {{"starts", Ints{1, 3}}, {"ends", Ints{39, 299}}, {"axes", Ints{2, 3}}, {"steps", Ints{3, 2}}},
+                                   {x.to(dtype)})[0]);
+    return out;
+  };
+  for (DType dtype : {DType::f32, DType::f64}) {
+    std::vector<Tensor> one, many;
+    {
+      tbb::global_control limit(tbb::global_control::max_allowed_parallelism, 1);
+      one = run_all(dtype);
+    }
+    {
+      tbb::global_control limit(tbb::global_control::max_allowed_parallelism, 8);
+      many = run_all(dtype);
+    }
+    for (std::size_t k = 0; k < one.size(); ++k) EXPECT_TRUE(bitwise_equal(one[k], many[k])) << "output " << k;
+    if (dtype == DType::f64)
+      for (int k : {1, 3}) {
+        const AttrMap attrs = {{"pads", pads}, {"mode", std::string(k == 1 ? "edge" : "reflect")}, {"shape", x.shape()}};
+        const Tensor want = pad_grad_reference({many[k - 1]}, attrs)[0];
+        double worst = 0;
+        for (std::int64_t i = 0; i < want.numel(); ++i) worst = std::max(worst, std::abs(many[k].at(i) - want.at(i)));
+        EXPECT_LT(worst, 1e-12) << "pad_grad output " << k;
+      }
   }
 }
 

@@ -106,8 +106,13 @@ template <class T> void strided_copy_typed(const StridedLayout& full, const T* s
                         layout_offsets(outer, outer.shape.size(), w / (tiles_i * tiles_j), s, d);
                         const std::int64_t i0 = (tile / tiles_j) * kTile, j0 = (tile % tiles_j) * kTile;
                         const std::int64_t i1 = std::min(height, i0 + kTile), j1 = std::min(width, j0 + kTile);
+                        // Through a buffer in L1, so each side touches each of its cache lines once per
+                        // tile: direct strided stores thrash the cache when the stride is a power of two.
+                        T buffer[kTile][kTile];
                         for (std::int64_t j = j0; j < j1; ++j)
-                          for (std::int64_t i = i0; i < i1; ++i) dst[d + i * di + j] = src[s + i + j * sj];
+                          for (std::int64_t i = i0; i < i1; ++i) buffer[j - j0][i - i0] = src[s + i + j * sj];
+                        for (std::int64_t i = i0; i < i1; ++i)
+                          for (std::int64_t j = j0; j < j1; ++j) dst[d + i * di + j] = buffer[j - j0][i - i0];
                       }
                     });
     return;
