@@ -1,7 +1,8 @@
 // max_pool2d: the maximum of each window of x [N,C,H,W] (padding is -inf, so padded cells never
-// win; ties go to the first maximum in row-major window order). Gradient: max_pool2d_grad, which
-// recomputes the argmax from x with the same rule. The DSL's max_pool2d builds
-// max_pool2d_with_indices instead; this op serves graphs saved before it (max_pool2d_recomputing).
+// win; ties go to the first maximum in row-major window order), with PyTorch's dilation and
+// ceil_mode. Gradient: max_pool2d_grad, which recomputes the argmax from x with the same rule. The
+// DSL's max_pool2d builds max_pool2d_with_indices instead; this op serves graphs saved before it
+// (max_pool2d_recomputing).
 #include "graph/op.h"
 #include "ops/kernels/max_pool.h"
 #include "ops/kernels/parallel.h"
@@ -9,24 +10,25 @@
 #include "ops/ops.h"
 
 namespace dagrad::ops {
-using kernels::Pool2dAttrs;
+using kernels::MaxPool2dAttrs;
 
 Value max_pool2d_recomputing(Value x, Int2 window, Int2 stride, Int2 pad) {
-  return x.graph().add_node("max_pool2d", {x}, write_attrs(Pool2dAttrs{window, stride, pad}))[0];
+  return x.graph().add_node("max_pool2d", {x}, write_attrs(MaxPool2dAttrs{window, stride, pad}))[0];
 }
 
 void register_max_pool2d(OpRegistry& registry) {
-  registry.add(define_op<Pool2dAttrs>({
+  registry.add(define_op<MaxPool2dAttrs>({
       .name = "max_pool2d",
-      .doc = "2-D max pooling over NCHW windows; padded cells never win, ties go to the first maximum.",
+      .doc = "2-D max pooling over NCHW windows (dilation, ceil_mode); padded cells never win, ties go to the first maximum.",
       .inputs = {"x"},
-      .examples = kernels::pool2d_examples(0.05),
-      .infer = [](const Pool2dAttrs& a, InferContext& c) {
+      .examples = kernels::max_pool2d_examples(),
+      .infer = [](const MaxPool2dAttrs& a, InferContext& c) {
         return std::vector{TensorType{c.dtype(0), kernels::pool2d_infer(a, c)}};
       },
-      .forward = [](const Pool2dAttrs& a, KernelContext& k) {
+      .forward = [](const MaxPool2dAttrs& a, KernelContext& k) {
         dispatch_float(k.input(0).dtype(), [&]<class T>() {
-          kernels::PoolGeometry g = kernels::pool_geometry(k.input(0).shape(), k.output(0).shape(), a.window, a.stride, a.pad);
+          kernels::PoolGeometry g =
+              kernels::pool_geometry(k.input(0).shape(), k.output(0).shape(), a.window, a.stride, a.pad, a.dilation);
           const T* x = k.input(0).data<T>().data();
           T* y = k.output(0).data<T>().data();
           kernels::parallel_chunks(g.planes, g.plane_grain(), [&](std::int64_t begin, std::int64_t end) {
@@ -35,8 +37,9 @@ void register_max_pool2d(OpRegistry& registry) {
           });
         });
       },
-      .grad = [](const Pool2dAttrs& a, GradContext& g) {
-        return std::vector{max_pool2d_grad(g.input(0), g.dy(), a.window, a.stride, a.pad)};
+      .grad = [](const MaxPool2dAttrs& a, GradContext& g) {
+        // The same attributes: max_pool2d_grad recomputes the windows this node pooled.
+        return std::vector{g.graph().add_node("max_pool2d_grad", {g.input(0), g.dy()}, write_attrs(a))[0]};
       },
   }));
 }

@@ -39,7 +39,7 @@ void vector_cells(const PoolGeometry& g, const float* plane, std::int64_t oh, st
   __m256i best_at = _mm256_setzero_si256();
   for (std::int64_t kh = 0; kh < g.window[0]; ++kh)
     for (std::int64_t kw = 0; kw < g.window[1]; ++kw) {
-      const std::int64_t first = (top + kh) * g.in_w + left + kw;  // lane 0's cell
+      const std::int64_t first = (top + kh * g.dilation[0]) * g.in_w + left + kw * g.dilation[1];  // lane 0's cell
       const __m256 v = load_strided(plane + first, g.stride[1]);
       const __m256i at = _mm256_add_epi32(_mm256_set1_epi32(static_cast<int>(first)), lane_offsets);
       if (kh == 0 && kw == 0) {
@@ -68,14 +68,14 @@ template <class T> void max_pool_plane(const PoolGeometry& g, const T* plane, T*
 #if DAGRAD_VECTOR_MAX_POOL
     if constexpr (std::is_same_v<T, float>) {
       const std::int64_t top = oh * g.stride[0] - g.pad[0];
-      const bool rows_inside = top >= 0 && top + g.window[0] <= g.in_h;
+      const bool rows_inside = top >= 0 && top + (g.window[0] - 1) * g.dilation[0] < g.in_h;
       const bool vectorizable = (g.stride[1] == 1 || g.stride[1] == 2) && g.in_plane() < (std::int64_t{1} << 30);
       if (rows_inside && vectorizable) {
         // Scalar cells until the window's left edge is inside, vectors while 8 windows (and the
         // 16-wide loads of stride 2) stay inside, scalar for the rest.
         for (; ow < g.out_w && ow * g.stride[1] - g.pad[1] < 0; ++ow) scalar_cell(g, plane, oh, ow, y, indices);
         auto last_read = [&](std::int64_t first_ow) {  // one past the last column 8 cells read
-          return (first_ow + 7) * g.stride[1] - g.pad[1] + g.window[1] + (g.stride[1] == 2 ? 8 : 0);
+          return (first_ow + 7) * g.stride[1] - g.pad[1] + (g.window[1] - 1) * g.dilation[1] + 1 + (g.stride[1] == 2 ? 8 : 0);
         };
         for (; ow + 8 <= g.out_w && last_read(ow) <= g.in_w; ow += 8) vector_cells(g, plane, oh, ow, y, indices);
       }

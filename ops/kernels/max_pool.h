@@ -1,7 +1,7 @@
 #pragma once
 // The forward of max pooling on one [H, W] plane: y and, when `indices` is not null, the winning
 // cell's index, by the tie and NaN rules of window_argmax. Float32 windows that lie wholly inside the plane, with a
-// horizontal stride of 1 or 2, go 8 output cells at a time through AVX2 compares and blends; all
+// horizontal stride of 1 or 2 (any dilation), go 8 output cells at a time through AVX2 compares and blends; all
 // other cells (borders, float64, other strides) through window_argmax itself.
 #include <cstdint>
 
