@@ -132,6 +132,14 @@ TEST(Reduce, GoldenValues) {
   }
 }
 
+// The mean of no terms is NaN (0 / 0, as numpy); an empty tensor's max over a non-empty dim is empty.
+TEST(Reduce, EmptyReductions) {
+  Tensor mean = one(kMean, axes({1}), {Tensor(DType::f64, {2, 0})});
+  ASSERT_EQ(mean.shape(), (Shape{2}));
+  EXPECT_TRUE(std::isnan(mean.at(0)) && std::isnan(mean.at(1)));
+  EXPECT_EQ(one(kMax, axes({0}), {Tensor(DType::f32, {3, 0})}).shape(), (Shape{0}));
+}
+
 // Empty axes reduce nothing (numpy's axis=(), like reduce_sum), not everything (ONNX).
 TEST(Reduce, EmptyAxesReduceNothing) {
   Tensor x = Tensor::from<double>({2, 2}, {1, -2, 3, 4});
