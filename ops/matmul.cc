@@ -92,15 +92,20 @@ void register_matmul(OpRegistry& registry) {
           const std::int64_t kk = a.transpose_a ? ta.shape()[ta.rank() - 2] : ta.shape().back();
           const std::int64_t lda = ta.shape().back(), ldb = tb.shape().back();
           const std::int64_t a_matrix = ta.shape()[ta.rank() - 2] * lda, b_matrix = tb.shape()[tb.rank() - 2] * ldb;
-          // Where each batch's matrices start: one odometer walk over the output's batch dims.
+          // Where each batch's matrices start: one odometer walk over the output's batch dims (none
+          // for a single product, which allocates nothing beyond the 2-D kernel's needs).
           const Shape by = batch_dims(sy);
           std::int64_t batches = 1;
           for (std::int64_t d : by) batches *= d;
-          std::vector<std::int64_t> a_at(batches), b_at(batches);
-          kernels::BroadcastCursor ca(batch_dims(ta.shape()), by, 0), cb(batch_dims(tb.shape()), by, 0);
-          for (std::int64_t i = 0; i < batches; ++i, ca.next(), cb.next()) {
-            a_at[i] = ca.offset() * a_matrix;
-            b_at[i] = cb.offset() * b_matrix;
+          std::vector<std::int64_t> a_at, b_at;
+          if (batches > 1) {
+            a_at.resize(batches);
+            b_at.resize(batches);
+            kernels::BroadcastCursor ca(batch_dims(ta.shape()), by, 0), cb(batch_dims(tb.shape()), by, 0);
+            for (std::int64_t i = 0; i < batches; ++i, ca.next(), cb.next()) {
+              a_at[i] = ca.offset() * a_matrix;
+              b_at[i] = cb.offset() * b_matrix;
+            }
           }
           const T* pa = ta.data<T>().data();
           const T* pb = tb.data<T>().data();
@@ -115,9 +120,10 @@ void register_matmul(OpRegistry& registry) {
           kernels::parallel_chunks(batches * blocks, per_chunk, [&](std::int64_t s, std::int64_t e) {
             for (std::int64_t u = s; u < e; ++u) {
               const std::int64_t batch = u / blocks, first = (u % blocks) * rows, last = std::min(m, first + rows);
-              const T* block_a = pa + a_at[batch] + (a.transpose_a ? first : first * lda);
-              kernels::gemm<T>(a.transpose_a, a.transpose_b, last - first, n, kk, T(1), block_a, lda, pb + b_at[batch], ldb,
-                               T(0), py + batch * m * n + first * n, n);
+              const std::int64_t at_a = batches > 1 ? a_at[batch] : 0, at_b = batches > 1 ? b_at[batch] : 0;
+              const T* block_a = pa + at_a + (a.transpose_a ? first : first * lda);
+              kernels::gemm<T>(a.transpose_a, a.transpose_b, last - first, n, kk, T(1), block_a, lda, pb + at_b, ldb, T(0),
+                               py + batch * m * n + first * n, n);
             }
           });
         });
