@@ -128,23 +128,7 @@ struct AxisLines {
   std::int64_t outer = 1, width = 1, inner = 1;
 };
 
-// Fails unless input i has rank >= 1, `axis` names one of its dims and that dim is not empty
-// (softmax over nothing is undefined).
-inline AxisLines softmax_axis(const SoftmaxAxisAttrs& a, const InferContext& c, int i) {
-  const Shape& s = c.shape(i);
-  const auto rank = static_cast<std::int64_t>(s.size());
-  if (rank == 0) c.fail("input ", i, " must have rank >= 1 (softmax runs over an axis), got a scalar");
-  if (a.axis < -rank || a.axis >= rank) c.fail("attribute 'axis' = ", a.axis, " is out of range for rank ", rank);
-  const std::int64_t axis = a.axis < 0 ? a.axis + rank : a.axis;
-  if (s[axis] == 0) c.fail("input ", i, " has an empty axis ", a.axis, ": shape ", to_string(s));
-  AxisLines lines;
-  for (std::int64_t d = 0; d < axis; ++d) lines.outer *= s[d];
-  lines.width = s[axis];
-  for (std::int64_t d = axis + 1; d < rank; ++d) lines.inner *= s[d];
-  return lines;
-}
-
-// The kernel's view of the same split (the shape was checked by the shape rule).
+// x's split around `axis` (negative: from the end), which the shape rule checked.
 inline AxisLines axis_lines(const Shape& s, std::int64_t axis) {
   const auto rank = static_cast<std::int64_t>(s.size());
   if (axis < 0) axis += rank;
@@ -155,6 +139,16 @@ inline AxisLines axis_lines(const Shape& s, std::int64_t axis) {
   return lines;
 }
 
+// Fails unless input i has rank >= 1, `axis` names one of its dims and that dim is not empty
+// (softmax over nothing is undefined).
+inline void expect_softmax_axis(const SoftmaxAxisAttrs& a, const InferContext& c, int i) {
+  const Shape& s = c.shape(i);
+  const auto rank = static_cast<std::int64_t>(s.size());
+  if (rank == 0) c.fail("input ", i, " must have rank >= 1 (softmax runs over an axis), got a scalar");
+  if (a.axis < -rank || a.axis >= rank) c.fail("attribute 'axis' = ", a.axis, " is out of range for rank ", rank);
+  if (axis_lines(s, a.axis).width == 0) c.fail("input ", i, " has an empty axis ", a.axis, ": shape ", to_string(s));
+}
+
 // Lanes of lines processed together when the axis is not the last one: each step of a line's
 // sequential loop then reads `kLanes` neighbouring elements instead of one strided element.
 inline constexpr std::int64_t kLanes = 64;
@@ -163,7 +157,7 @@ inline constexpr std::int64_t kLanes = 64;
 // element `base` (a line's element j is at base + lane + j * inner). The blocks depend on the shape
 // only, and each line is processed by one call in a fixed order: the same bits for any thread count.
 template <class Body> void for_line_blocks(const AxisLines& l, const Body& body) {
-  if (l.width <= 0) return;
+  if (l.width <= 0 || l.inner <= 0) return;  // no elements
   const std::int64_t blocks_per_outer = (l.inner + kLanes - 1) / kLanes;
   const std::int64_t block_elements = l.width * std::min(l.inner, kLanes);
   kernels::parallel_chunks(l.outer * blocks_per_outer, std::max<std::int64_t>(1, kernels::kElementwiseGrain / block_elements),
@@ -190,7 +184,7 @@ template <class RowStat, class F>
 OpSpec<SoftmaxAxisAttrs> softmax_like_op(OpSpec<SoftmaxAxisAttrs> spec, RowStat row_stat, F f) {
   spec.infer = [](const SoftmaxAxisAttrs& a, InferContext& c) {
     c.expect_float(0);
-    family_detail::softmax_axis(a, c, 0);
+    family_detail::expect_softmax_axis(a, c, 0);
     return std::vector{c.input(0)};
   };
   spec.forward = [row_stat, f](const SoftmaxAxisAttrs& a, KernelContext& k) {
@@ -239,7 +233,7 @@ OpSpec<SoftmaxAxisAttrs> softmax_like_grad_op(OpSpec<SoftmaxAxisAttrs> spec, Ter
   spec.outputs = {"dx"};
   spec.infer = [](const SoftmaxAxisAttrs& a, InferContext& c) {
     c.expect_float(0);
-    family_detail::softmax_axis(a, c, 0);
+    family_detail::expect_softmax_axis(a, c, 0);
     return family_detail::same_as_pair(c);
   };
   spec.forward = [term, f](const SoftmaxAxisAttrs& a, KernelContext& k) {

@@ -336,8 +336,12 @@ TEST(Softmax, EmptyAxisIsAnError) {
     ops::softmax(g.input("x", {DType::f32, {2, 0, 3}}), 1);
   });
   EXPECT_THAT(msg, HasSubstr("input 0 has an empty axis 1: shape [2,0,3]"));
-  // An empty batch is fine: nothing to normalize.
+  // Empty dims other than the axis are fine: nothing to normalize.
   EXPECT_EQ(autodiff::run_op("softmax", axis(1), {Tensor(DType::f64, {0, 3})})[0].shape(), (Shape{0, 3}));
+  EXPECT_EQ(autodiff::run_op("log_softmax", axis(1), {Tensor(DType::f64, {2, 3, 0})})[0].shape(), (Shape{2, 3, 0}));
+  EXPECT_EQ(autodiff::run_op("softmax_grad", axis(0), {Tensor(DType::f32, {3, 0}), Tensor(DType::f32, {3, 0})})[0].shape(), (Shape{3, 0}));
+  // Cross-entropy over no positions: every (none) label ignored, the loss is 0.
+  EXPECT_EQ(autodiff::run_op("softmax_cross_entropy", {}, {Tensor(DType::f64, {2, 3, 0}), Tensor(DType::i64, {2, 0})})[0].at(0), 0);
 }
 
 // ---- softmax_cross_entropy: label smoothing, ignore_index, classes on dim 1 -------------------
