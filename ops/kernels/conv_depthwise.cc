@@ -203,7 +203,7 @@ inline __mmask16 lanes(std::int64_t a, std::int64_t b) {
 // last of a row, the rows at the top and bottom) mask off, per tap, the lanes outside the plane,
 // which then read 0 (and never touch memory) as in the padded definition.
 template <int SW>
-void plane_direct(const ConvGeometry& g, const float* x, const float* kernel, const float* bias,
+void plane_direct(const ConvGeometry& g, const __mmask16* edges, const float* x, const float* kernel, const float* bias,
                   const ChannelEpilogue* epilogue, std::int64_t f, float* y) {
   __m512 k[9];
   for (int t = 0; t < 9; ++t) k[t] = _mm512_set1_ps(kernel[t]);
@@ -211,8 +211,8 @@ void plane_direct(const ConvGeometry& g, const float* x, const float* kernel, co
   const std::int64_t w = g.w, pw = g.pw, dw = g.dw;
   // Outputs [lo, hi) of a row have every tap inside it.
   const std::int64_t lo = std::min(g.ow, (pw + SW - 1) / SW);
-  const std::int64_t last = w - 1 + pw - 2 * dw;  // the largest ox * SW whose right tap is inside
-  const std::int64_t hi = std::max(lo, std::min(g.ow, last < 0 ? 0 : last / SW + 1));
+  const std::int64_t right = w - 1 + pw - 2 * dw;  // the largest ox * SW whose right tap is inside
+  const std::int64_t hi = std::max(lo, std::min(g.ow, right < 0 ? 0 : right / SW + 1));
   // Elements 0, 2, ..., 30 of the two loads (element 31 is never loaded: it may lie past the row).
   auto evens = [&](const float* p, __mmask16 m_lo, __mmask16 m_hi) {
     return _mm512_permutex2var_ps(_mm512_maskz_loadu_ps(m_lo, p), even, _mm512_maskz_loadu_ps(m_hi, p + 16));
@@ -231,30 +231,28 @@ void plane_direct(const ConvGeometry& g, const float* x, const float* kernel, co
   };
   // `count` outputs from column p on, with the lanes of each tap outside [0, w), and the rows in
   // the padding (null), read as 0: the product w * 0 of the definition.
-  auto edge = [&](const float* const* rows, std::int64_t p, std::int64_t count) {
-    __mmask16 m_lo[3], m_hi[3];
-    for (int j = 0; j < 3; ++j) {
-      const std::int64_t start = p + j * dw;  // the input column of lane 0 (element 0)
-      if (SW == 1) {
-        m_lo[j] = lanes(-start, std::min(count, w - start));
-      } else {
-        const std::int64_t a = -start, b = std::min(2 * count - 1, w - start);  // elements [a, b)
-        m_lo[j] = lanes(a, b), m_hi[j] = lanes(a - 16, b - 16);
-      }
-    }
+  // Vector v (outputs 16 v ...) with the lanes of tap column j that fall inside the row (edges[7 v + j],
+  // and edges[7 v + 3 + j] for the second load at stride 2), and the rows in the padding (null),
+  // read as 0: the product w * 0 of the definition. edges[7 v + 6] masks the store.
+  auto edge = [&](const float* const* rows, std::int64_t vec) {
+    const __mmask16* m = edges + 7 * vec;
+    const std::int64_t p = 16 * vec * SW - pw;
     __m512 acc = _mm512_setzero_ps();
     for (int r = 0; r < 3; ++r)
       for (int j = 0; j < 3; ++j) {
         __m512 v = _mm512_setzero_ps();
         if (rows[r]) {
           const float* q = rows[r] + p + j * dw;  // masked lanes never touch memory
-          v = SW == 1 ? _mm512_maskz_loadu_ps(m_lo[j], q) : evens(q, m_lo[j], m_hi[j]);
+          v = SW == 1 ? _mm512_maskz_loadu_ps(m[j], q) : evens(q, m[j], m[3 + j]);
         }
         const __m512 product = _mm512_mul_ps(k[3 * r + j], v);
         acc = r == 0 && j == 0 ? product : _mm512_add_ps(acc, product);
       }
     return acc;
   };
+  const std::int64_t vectors = (g.ow + 15) / 16;
+  // Vectors [first, last) have every tap inside the row: outputs [lo, hi), and all 16 lanes.
+  const std::int64_t first = std::min(vectors, (lo + 15) / 16), last = std::max(first, hi / 16);
   for (std::int64_t oy = 0; oy < g.oh; ++oy) {
     const float* rows[3];  // null in the padding
     bool inside = true;
@@ -264,20 +262,33 @@ void plane_direct(const ConvGeometry& g, const float* x, const float* kernel, co
       inside = inside && rows[r] != nullptr;
     }
     float* out = y + oy * g.ow;
-    std::int64_t ox = 0;
+    std::int64_t v = 0;
     if (inside) {
-      // Edge vectors on the left, then whole vectors with every tap inside.
-      for (; ox < lo; ox += 16) {
-        const std::int64_t count = std::min<std::int64_t>(16, g.ow - ox);
-        _mm512_mask_storeu_ps(out + ox, lanes(0, count), edge(rows, ox * SW - pw, count));
-      }
-      for (; ox + 16 <= hi; ox += 16) _mm512_storeu_ps(out + ox, inner(rows, ox * SW - pw));
+      for (; v < first; ++v) _mm512_mask_storeu_ps(out + 16 * v, edges[7 * v + 6], edge(rows, v));
+      for (; v < last; ++v) _mm512_storeu_ps(out + 16 * v, inner(rows, 16 * v * SW - pw));
     }
-    for (; ox < g.ow; ox += 16) {
-      const std::int64_t count = std::min<std::int64_t>(16, g.ow - ox);
-      _mm512_mask_storeu_ps(out + ox, lanes(0, count), edge(rows, ox * SW - pw, count));
-    }
+    for (; v < vectors; ++v) _mm512_mask_storeu_ps(out + 16 * v, edges[7 * v + 6], edge(rows, v));
     finish(out, g.ow, bias, epilogue, f);
+  }
+}
+
+// The masks plane_direct's edge vectors use, for every vector of an output row: a function of the
+// geometry only, computed once per call.
+template <int SW> void edge_masks(const ConvGeometry& g, __mmask16* edges) {
+  const std::int64_t w = g.w;
+  for (std::int64_t v = 0; v < (g.ow + 15) / 16; ++v) {
+    const std::int64_t count = std::min<std::int64_t>(16, g.ow - 16 * v);
+    __mmask16* m = edges + 7 * v;
+    for (int j = 0; j < 3; ++j) {
+      const std::int64_t start = 16 * v * SW - g.pw + j * g.dw;  // the input column of element 0
+      if (SW == 1) {
+        m[j] = lanes(-start, std::min(count, w - start)), m[3 + j] = 0;
+      } else {
+        const std::int64_t a = -start, b = std::min(2 * count - 1, w - start);  // elements [a, b)
+        m[j] = lanes(a, b), m[3 + j] = lanes(a - 16, b - 16);
+      }
+    }
+    m[6] = lanes(0, count);
   }
 }
 #endif
@@ -309,12 +320,16 @@ void depthwise3x3_forward(const ConvGeometry& g, const T* x, const T* w, const T
 #if defined(__AVX512F__)
   if constexpr (std::is_same_v<T, float>) {
     if (direct<T>(g)) {
+      // The calling thread's (see scratch.h): chunk bodies only read it.
+      __mmask16* edges = buffer<__mmask16, 2>(7 * ((g.ow + 15) / 16));
+      if (g.sw == 1) edge_masks<1>(g, edges);
+      else edge_masks<2>(g, edges);
       parallel_chunks(planes, grain, [&](std::int64_t begin, std::int64_t end) {
         for (std::int64_t p = begin; p < end; ++p) {
           const std::int64_t n = p / g.f, f = p % g.f;
           const float* in = x + (n * g.c + f / multiplier) * in_plane;
-          if (g.sw == 1) plane_direct<1>(g, in, w + f * 9, bias, epilogue, f, y + p * pixels);
-          else plane_direct<2>(g, in, w + f * 9, bias, epilogue, f, y + p * pixels);
+          if (g.sw == 1) plane_direct<1>(g, edges, in, w + f * 9, bias, epilogue, f, y + p * pixels);
+          else plane_direct<2>(g, edges, in, w + f * 9, bias, epilogue, f, y + p * pixels);
         }
       });
       return;
