@@ -219,6 +219,23 @@ TEST(Matmul, BatchOfOneIsTheTwoDimensionalProduct) {
   EXPECT_EQ(std::memcmp(batched.raw(), plain.raw(), plain.nbytes()), 0);
 }
 
+// Empty products: K = 0 gives zeros (in poisoned buffers: every element written), M = 0 or a batch
+// dim of 0 an empty result.
+TEST(Matmul, EmptyDims) {
+  struct Case { Shape a, b, y; };
+  for (const Case& c : {Case{{2, 0}, {0, 3}, {2, 3}}, Case{{2, 3, 0}, {2, 0, 4}, {2, 3, 4}}, Case{{0, 3}, {3, 4}, {0, 4}},
+                        Case{{0, 2, 3}, {3, 4}, {0, 2, 4}}}) {
+    Graph g;
+    Value y = ops::matmul(input(g, "a", c.a, DType::f64), input(g, "b", c.b, DType::f64));
+    runtime::TensorMap feeds;
+    feeds.emplace("a", Tensor(DType::f64, c.a));
+    feeds.emplace("b", Tensor(DType::f64, c.b));
+    Tensor got = runtime::run(runtime::compile(g, {.poison_buffers = true}, {y.id()}), runtime::feeds_from({&feeds})).at(y.id());
+    ASSERT_EQ(got.shape(), c.y);
+    for (std::int64_t i = 0; i < got.numel(); ++i) EXPECT_EQ(got.at(i), 0) << to_string(c.a) << " x " << to_string(c.b) << " entry " << i;
+  }
+}
+
 TEST(Dense, EmptyBatch) {
   Tensor x(DType::f32, {0, 3});
   Tensor w(DType::f32, {3, 2});
