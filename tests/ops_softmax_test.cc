@@ -366,6 +366,21 @@ TEST(SoftmaxCrossEntropy, LabelSmoothingGolden) {
             autodiff::run_op("softmax_cross_entropy", ce_options(1, -100), {logits, other})[0].at(0));
 }
 
+// Smoothing keeps the stability: -log p_j = (max - x_j) + log(sum(exp(x - max))) for every j.
+TEST(SoftmaxCrossEntropy, SmoothingStableForLogitsOfMagnitude1e4) {
+  for (DType dtype : {DType::f64, DType::f32}) {
+    Tensor logits = Tensor::from<double>({1, 3}, {1e4, -1e4, 0}).to(dtype);
+    Tensor labels = Tensor::from<std::int64_t>({1}, {0});
+    // -log p = 0, 2e4, 1e4: the loss is 0.7 * 0 + 0.3 * (0 + 2e4 + 1e4) / 3 = 3000.
+    Tensor loss = autodiff::run_op("softmax_cross_entropy", ce_options(0.3, -100), {logits, labels})[0];
+    EXPECT_NEAR(loss.at(0), 3000, 3000 * 1e-7) << dtype_name(dtype);
+    Tensor dx = autodiff::run_op("softmax_cross_entropy_grad", ce_options(0.3, -100), {logits, labels, Tensor::scalar(dtype, 1)})[0];
+    EXPECT_NEAR(dx.at(0), 1 - 0.8, 1e-7) << dtype_name(dtype);  // p - target = 1 - (0.7 + 0.1)
+    EXPECT_NEAR(dx.at(1), -0.1, 1e-7) << dtype_name(dtype);
+    EXPECT_NEAR(dx.at(2), -0.1, 1e-7) << dtype_name(dtype);
+  }
+}
+
 // Ignored rows add nothing and do not count: the loss equals that of the other rows alone.
 TEST(SoftmaxCrossEntropy, IgnoredLabelsLeaveTheMean) {
   Tensor logits = autodiff::example_inputs({.inputs = {{.shape = {4, 3}, .low = -2, .high = 2}}}, 9)[0];
