@@ -4,6 +4,7 @@
 // forward pass is conv2d's input-gradient kernel; the gradients are conv2d (for x) and conv2d's
 // filter gradient with x and dy in swapped roles (for w).
 #include <array>
+#include <utility>
 
 #include "graph/op.h"
 #include "ops/kernels/conv.h"
@@ -43,10 +44,39 @@ Shape output_shape(const ConvTranspose2dAttrs& a, const InferContext& c, const S
              ", pad ", begin, "+", end, ", kernel ", w[2 + i], ", dilation ", dilation, ")");
     y[2 + i] = extent;
   }
-  // The convolution this is the adjoint of: y by w gives x's shape (validates groups and the rest).
-  const kernels::ConvGeometry g = kernels::conv_geometry(c, y, w, a.spec());
-  if (g.oh != x[2] || g.ow != x[3]) c.fail("internal: the transposed geometry maps ", to_string(y), " to ", g.oh, "x", g.ow);
+  // The convolution this is the adjoint of, of y by w (validates groups and the rest). Its output
+  // has at least x's extent; an output_padding of a stride or more adds rows no x row reaches.
+  kernels::conv_geometry(c, y, w, a.spec());
   return y;
+}
+
+// The adjoint geometry with x's extent as its output (see output_shape).
+kernels::ConvGeometry adjoint_geometry(const ConvTranspose2dAttrs& a, const Shape& x, const Shape& w, const Shape& y) {
+  kernels::ConvGeometry g = kernels::conv_geometry(y, w, a.spec());
+  g.oh = x[2];
+  g.ow = x[3];
+  return g;
+}
+
+// The gradients are convolutions of dy whose output must have x's extent exactly. output_padding
+// op adds floor(op / stride) * stride rows the forward never writes to: the end pad shrinks by
+// that much, or, where the pad is smaller, it becomes 0 and dy loses the rows past the last one any
+// x row reaches (Hout - (op - pad_end)). Returns the options and the extent dy keeps.
+std::pair<ConvOptions, std::array<std::int64_t, 2>> gradient_options(const ConvTranspose2dAttrs& a, const Shape& y) {
+  ConvOptions o = kernels::conv_options(a);
+  o.pad = {a.pad[0], a.pad[1], a.pad[a.pad.size() == 2 ? 0 : 2], a.pad[a.pad.size() == 2 ? 1 : 3]};
+  std::array<std::int64_t, 2> kept = {y[2], y[3]};
+  for (int i = 0; i < 2; ++i) {
+    const std::int64_t op = a.output_padding[i], unreached = op / a.stride[i] * a.stride[i];
+    std::int64_t& end = o.pad[2 + i];
+    if (end >= unreached) {
+      end -= unreached;
+    } else {
+      kept[i] = y[2 + i] - (op - end);
+      end = 0;
+    }
+  }
+  return {o, kept};
 }
 
 }  // namespace
@@ -74,6 +104,12 @@ void register_conv_transpose2d(OpRegistry& registry) {
                    {.label = "groups2_dilation2_uneven_pad",
                     .attrs = {{"groups", std::int64_t{2}}, {"dilation", Ints{2, 2}}, {"pad", Ints{1, 0, 0, 1}}},
                     .inputs = {{.shape = {2, 4, 3, 3}}, {.shape = {4, 1, 3, 3}}}},
+                   {.label = "output_padding_past_stride_dilation2",
+                    .attrs = {{"dilation", Ints{2, 2}}, {"output_padding", Ints{1, 0}}},
+                    .inputs = {{.shape = {1, 2, 3, 3}}, {.shape = {2, 2, 3, 3}}, {.shape = {2}}}},
+                   {.label = "output_padding_past_pad_end",
+                    .attrs = {{"stride", Ints{2, 2}}, {"dilation", Ints{3, 3}}, {"output_padding", Ints{2, 2}}, {"pad", Ints{1, 0, 1, 0}}},
+                    .inputs = {{.shape = {2, 2, 3, 3}}, {.shape = {2, 1, 2, 2}}}},
                    {.label = "upsample_2x_kernel2", .attrs = {{"stride", Ints{2, 2}}},
                     .inputs = {{.shape = {2, 3, 3, 2}}, {.shape = {3, 4, 2, 2}}, {.shape = {4}}}}},
       .infer = [](const ConvTranspose2dAttrs& a, InferContext& c) {
@@ -88,7 +124,7 @@ void register_conv_transpose2d(OpRegistry& registry) {
       },
       .forward = [](const ConvTranspose2dAttrs& a, KernelContext& k) {
         const Shape& y_shape = k.output(0).shape();
-        const kernels::ConvGeometry g = kernels::conv_geometry(y_shape, k.input(1).shape(), a.spec());
+        const kernels::ConvGeometry g = adjoint_geometry(a, k.input(0).shape(), k.input(1).shape(), y_shape);
         dispatch_float(k.input(0).dtype(), [&]<class T>() {
           T* y = k.output(0).data<T>().data();
           kernels::conv_backward_input<T>(g, k.input(0).data<T>().data(), k.input(1).data<T>().data(), y);
@@ -104,9 +140,12 @@ void register_conv_transpose2d(OpRegistry& registry) {
       },
       .grad = [](const ConvTranspose2dAttrs& a, GradContext& g) {
         std::vector<Value> grads(g.num_inputs());
-        const ConvOptions options = kernels::conv_options(a);
-        if (g.needs(0)) grads[0] = conv2d(g.dy(), g.input(1), {}, options);
-        if (g.needs(1)) grads[1] = conv2d_grad_filter(g.dy(), g.input(0), g.shape(1), options);
+        const Shape y = g.dy().shape();
+        const auto [options, kept] = gradient_options(a, y);
+        Value dy = g.dy();
+        if (kept[0] != y[2] || kept[1] != y[3]) dy = slice(dy, {0, 0}, {kept[0], kept[1]}, {2, 3});
+        if (g.needs(0)) grads[0] = conv2d(dy, g.input(1), {}, options);
+        if (g.needs(1)) grads[1] = conv2d_grad_filter(dy, g.input(0), g.shape(1), options);
         if (g.num_inputs() == 3 && g.needs(2)) grads[2] = reduce_sum(g.dy(), {0, 2, 3});
         return grads;
       },

@@ -138,6 +138,7 @@ std::vector<Tensor> conv_transpose2d_reference(const std::vector<Tensor>& in, co
     y_shape[2 + i] = (x.dim(2 + i) - 1) * o.stride[i] - o.pad_begin[i] - o.pad_end[i] + o.dilation[i] * (w.dim(2 + i) - 1) +
                      output_padding[i] + 1;
   Geometry g = geometry(y_shape, w.shape(), o);
+  g.y = x.shape();  // an output_padding of a stride or more adds rows of y that no x value reaches
   Tensor y = zeros_f64(y_shape);
   if (in.size() == 3)
     for (std::int64_t k = 0; k < y.numel(); ++k) at(y, k) = in[2].at((k / (y_shape[2] * y_shape[3])) % y_shape[1]);

@@ -213,7 +213,7 @@ const std::vector<MalformedCase>& malformed_cases() {
     text("channel_mismatch", edit(conv, conv_x, "shape: 1\n    shape: 4\n    shape: 5\n    shape: 5\n    kind: INPUT"),
          "has 4 channels but the filter [3,2,3,3] expects 2 channels");
     text("wrong_list_length", edit(conv, "name: \"stride\"\n      ints {\n        values: 1", "name: \"stride\"\n      ints {\n        values: 1\n        values: 1"),
-         "node 'conv2d' (index 0) field 'attrs': op 'conv2d': attribute 'stride' needs 2 values");
+         "node 'conv2d' (index 0): op 'conv2d' node 'conv2d' with inputs (f32[1,2,5,5], f32[3,2,3,3]): stride must have 2 values [height,width], got [1,1,1]");
     text("missing_filter_input", edit(conv, "inputs: \"w\"\n", ""), "node 'conv2d' (index 0) field 'inputs': op 'conv2d' takes 2 to 3 inputs, got 1");
     return c;
   }();

@@ -287,6 +287,10 @@ void conv_forward(const ConvGeometry& g, const T* x, const T* w, const T* bias, 
 }
 
 template <class T> void conv_backward_input(const ConvGeometry& g, const T* dy, const T* w, T* dx) {
+  if (use_depthwise(g)) {
+    depthwise3x3_backward_input<T>(g, dy, w, dx);
+    return;
+  }
   if (g.groups > 1) {
     grouped_backward_input<T>(g, dy, w, dx);
     return;
@@ -350,6 +354,10 @@ template <class T> void conv_backward_filter(const ConvGeometry& g, const T* x, 
   const std::int64_t dw_size = g.f * patch;
   if (g.n == 0 || dw_size == 0) {
     std::fill(dw, dw + dw_size, T(0));
+    return;
+  }
+  if (use_depthwise(g)) {
+    depthwise3x3_backward_filter<T>(g, x, dy, dw);
     return;
   }
   if (g.groups > 1) {
