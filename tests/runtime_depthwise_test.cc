@@ -170,6 +170,11 @@ std::vector<Case> cases() {
   out.push_back({1, 4, 56, 56, 1, 1, 1, 1, 1, 1, 1, 1, 1});
   out.push_back({1, 4, 57, 113, 1, 2, 2, 1, 1, 1, 1, 1, 1});
   out.push_back({2, 3, 14, 14, 3, 2, 2, 0, 1, 0, 1, 1, 1});
+  // Same-size stride-1 planes with dilation, and with the padding on one side.
+  out.push_back({2, 3, 9, 9, 1, 1, 1, 2, 2, 2, 2, 2, 2});
+  out.push_back({1, 2, 7, 7, 2, 1, 1, 2, 2, 2, 2, 2, 2});
+  out.push_back({2, 3, 14, 14, 1, 1, 1, 0, 2, 2, 0, 1, 1});
+  out.push_back({1, 2, 30, 31, 1, 1, 1, 4, 0, 0, 4, 2, 2});
   return out;
 }
 

@@ -293,6 +293,55 @@ template <int SW> void edge_masks(const ConvGeometry& g, __mmask16* edges) {
 }
 #endif
 
+#if defined(__AVX512F__)
+// A stride-1 plane whose output has the input's size (pads adding up to the dilated window, as in
+// MobileNet): output q = oy * W + ox reads x at q + (i dh - ph) W + (j dw - pw) for tap (i, j), so
+// the whole plane is one run of full vectors straight from x and into y, with per-lane masks for
+// the taps that fall in the padding (read as 0; they never touch memory). No row edges, no copy:
+// small planes (7x7, 14x14) no longer pay per-row costs.
+// Wider rows keep plane_direct: its interior vectors need no masks, and this one's table of masks
+// (computed per call) would grow with the plane.
+bool same_size_stride1(const ConvGeometry& g) {
+  return g.sh == 1 && g.sw == 1 && g.oh == g.h && g.ow == g.w && g.ow <= kFlatWidth;
+}
+
+// masks[10 v + t]: the lanes of vector v (outputs 16 v ...) whose tap t lies inside the plane;
+// masks[10 v + 9]: the lanes that are outputs. A function of the geometry only.
+void same_size_masks(const ConvGeometry& g, __mmask16* masks) {
+  const std::int64_t pixels = g.oh * g.ow;
+  std::fill(masks, masks + 10 * ((pixels + 15) / 16), __mmask16(0));
+  for (std::int64_t oy = 0, q = 0; oy < g.oh; ++oy)
+    for (std::int64_t ox = 0; ox < g.ow; ++ox, ++q) {
+      __mmask16* m = masks + 10 * (q / 16);
+      const auto lane = static_cast<__mmask16>(1u << (q % 16));
+      for (int t = 0; t < 9; ++t) {
+        const std::int64_t iy = oy - g.ph + (t / 3) * g.dh, ix = ox - g.pw + (t % 3) * g.dw;
+        if (iy >= 0 && iy < g.h && ix >= 0 && ix < g.w) m[t] |= lane;
+      }
+      m[9] |= lane;
+    }
+}
+
+void plane_same_size(const ConvGeometry& g, const __mmask16* masks, const float* x, const float* kernel,
+                     const float* bias, const ChannelEpilogue* epilogue, std::int64_t f, float* y) {
+  __m512 k[9];
+  std::int64_t offset[9];
+  for (int t = 0; t < 9; ++t) {
+    k[t] = _mm512_set1_ps(kernel[t]);
+    offset[t] = ((t / 3) * g.dh - g.ph) * g.w + (t % 3) * g.dw - g.pw;
+  }
+  const std::int64_t pixels = g.oh * g.ow;
+  for (std::int64_t v = 0; 16 * v < pixels; ++v) {
+    const __mmask16* m = masks + 10 * v;
+    const float* q = x + 16 * v;
+    __m512 acc = _mm512_mul_ps(k[0], _mm512_maskz_loadu_ps(m[0], q + offset[0]));
+    for (int t = 1; t < 9; ++t) acc = _mm512_add_ps(acc, _mm512_mul_ps(k[t], _mm512_maskz_loadu_ps(m[t], q + offset[t])));
+    _mm512_mask_storeu_ps(y + 16 * v, m[9], acc);
+  }
+  finish(y, pixels, bias, epilogue, f);
+}
+#endif
+
 // Whether a float32 plane at this geometry goes through plane_direct (else through a padded copy).
 template <class T> bool direct(const ConvGeometry& g) {
 #if defined(__AVX512F__)
@@ -319,6 +368,19 @@ void depthwise3x3_forward(const ConvGeometry& g, const T* x, const T* w, const T
   // multiplier they share one padded copy of its plane.
 #if defined(__AVX512F__)
   if constexpr (std::is_same_v<T, float>) {
+    if (same_size_stride1(g)) {
+      // The calling thread's (see scratch.h): chunk bodies only read it.
+      __mmask16* masks = buffer<__mmask16, 3>(10 * ((pixels + 15) / 16));
+      same_size_masks(g, masks);
+      parallel_chunks(planes, grain, [&](std::int64_t begin, std::int64_t end) {
+        for (std::int64_t p = begin; p < end; ++p) {
+          const std::int64_t n = p / g.f, f = p % g.f;
+          plane_same_size(g, masks, x + (n * g.c + f / multiplier) * in_plane, w + f * 9, bias, epilogue, f,
+                          y + p * pixels);
+        }
+      });
+      return;
+    }
     if (direct<T>(g)) {
       // The calling thread's (see scratch.h): chunk bodies only read it.
       __mmask16* edges = buffer<__mmask16, 2>(7 * ((g.ow + 15) / 16));
