@@ -14,10 +14,15 @@ namespace dagrad::kernels {
 namespace {
 
 // Every output is the zero-padded definition summed in tap order (row i, then column j), the first
-// product starting the sum: acc = w00*x00, acc += w01*x01, ... Each input plane is copied once into
-// a zero-padded buffer (in cache), so the vector loops have no borders; the AVX-512 and the plain
-// path compute exactly this, so a build without AVX-512 gives the same bits, and a padded tap
-// contributes w * 0 as it does in im2col + GEMM (an infinite weight gives NaN).
+// product starting the sum: acc = w00*x00, acc += w01*x01, ... A padded tap contributes w * 0, as
+// in im2col + GEMM (an infinite weight gives NaN). Every path below computes exactly this, so a
+// build without AVX-512 gives the same bits. The forward routes, by geometry:
+//  - float32 with AVX-512, stride 1, output the input's size, rows up to 32: plane_same_size, the
+//    plane as one masked run from x to y (MobileNet's 28x28, 14x14, 7x7 layers);
+//  - float32 with AVX-512, other strides 1 and 2: plane_direct, rows read straight from x with
+//    masked edge vectors and unmasked interior vectors;
+//  - otherwise (float64, other strides, builds without AVX-512): each input plane copied once into
+//    a zero-padded buffer in cache, then loops with no borders (plane).
 
 // Output pixels per parallel chunk (whole planes): a function of the shape only. Each plane's
 // arithmetic does not depend on its chunk anyway; the grain just amortizes task overhead.
@@ -55,46 +60,26 @@ void row_plain(const Rows<T>& rows, std::int64_t sw_runtime, std::int64_t dw, st
 }
 
 #if defined(__AVX512F__)
-// 16 outputs per vector, multiply then add (never fused: the plain path's arithmetic). Stride 1
-// reads each tap as one unaligned load; stride 2 gathers the even elements of two loads with one
-// permute. Tails use masked loads and stores, which never touch memory past what they need.
-template <int SW> void row_avx512(const Rows<float>& rows, std::int64_t dw, std::int64_t count, float* out) {
-  static_assert(SW == 1 || SW == 2);
+// Stride 1, 16 outputs per vector, multiply then add (never fused: the plain path's arithmetic),
+// each tap one unaligned load. The tail uses masked loads and a masked store, which never touch
+// memory past what they need. (Stride 2 with AVX-512 goes through plane_direct.)
+void row_avx512(const Rows<float>& rows, std::int64_t dw, std::int64_t count, float* out) {
   __m512 k[9];
   for (int t = 0; t < 9; ++t) k[t] = _mm512_set1_ps(rows.k[t]);
-  const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
-  auto tap = [&](const float* p, __mmask16 m_lo, __mmask16 m_hi) {
-    if constexpr (SW == 1) {
-      (void)m_hi;
-      return _mm512_maskz_loadu_ps(m_lo, p);
-    } else {
-      // Elements 0, 2, ..., 30 of p: the first load holds 0..15, the second 16..30 (never 31).
-      return _mm512_permutex2var_ps(_mm512_maskz_loadu_ps(m_lo, p), even, _mm512_maskz_loadu_ps(m_hi, p + 16));
-    }
-  };
-  auto vector = [&](std::int64_t ox, __mmask16 m_lo, __mmask16 m_hi) {
-    const std::int64_t i = ox * SW;
-    __m512 acc = _mm512_mul_ps(k[0], tap(rows.r[0] + i, m_lo, m_hi));
+  auto vector = [&](std::int64_t ox, __mmask16 m) {
+    __m512 acc = _mm512_mul_ps(k[0], _mm512_maskz_loadu_ps(m, rows.r[0] + ox));
     for (int r = 0; r < 3; ++r)
       for (int j = 0; j < 3; ++j) {
         if (r == 0 && j == 0) continue;
-        acc = _mm512_add_ps(acc, _mm512_mul_ps(k[3 * r + j], tap(rows.r[r] + i + j * dw, m_lo, m_hi)));
+        acc = _mm512_add_ps(acc, _mm512_mul_ps(k[3 * r + j], _mm512_maskz_loadu_ps(m, rows.r[r] + ox + j * dw)));
       }
     return acc;
   };
   std::int64_t ox = 0;
-  const __mmask16 full = 0xFFFF, full_hi = SW == 1 ? 0 : 0x7FFF;
-  for (; ox + 16 <= count; ox += 16) _mm512_storeu_ps(out + ox, vector(ox, full, full_hi));
+  for (; ox + 16 <= count; ox += 16) _mm512_storeu_ps(out + ox, vector(ox, 0xFFFF));
   if (ox < count) {
-    const std::int64_t left = count - ox;  // 1..15 outputs
-    const __mmask16 m_out = static_cast<__mmask16>((1u << left) - 1);
-    __mmask16 m_lo = m_out, m_hi = 0;
-    if constexpr (SW == 2) {
-      const std::int64_t span = 2 * left - 1;  // input elements 0 .. 2 (left - 1)
-      m_lo = static_cast<__mmask16>(span >= 16 ? 0xFFFF : (1u << span) - 1);
-      m_hi = static_cast<__mmask16>(span > 16 ? (1u << (span - 16)) - 1 : 0);
-    }
-    _mm512_mask_storeu_ps(out + ox, m_out, vector(ox, m_lo, m_hi));
+    const auto m = static_cast<__mmask16>((1u << (count - ox)) - 1);
+    _mm512_mask_storeu_ps(out + ox, m, vector(ox, m));
   }
 }
 #endif
@@ -102,8 +87,7 @@ template <int SW> void row_avx512(const Rows<float>& rows, std::int64_t dw, std:
 template <class T> void row(const Rows<T>& rows, std::int64_t sw, std::int64_t dw, std::int64_t count, T* out) {
 #if defined(__AVX512F__)
   if constexpr (std::is_same_v<T, float>) {
-    if (sw == 1) return row_avx512<1>(rows, dw, count, out);
-    if (sw == 2) return row_avx512<2>(rows, dw, count, out);
+    if (sw == 1) return row_avx512(rows, dw, count, out);
   }
 #endif
   if (sw == 1) return row_plain<T, 1>(rows, sw, dw, count, out);

@@ -12,7 +12,8 @@ namespace dagrad::kernels {
 bool depthwise3x3_applies(const ConvGeometry& g);
 
 // y = x (*) w (+ bias), then the epilogue (see conv_forward), for a geometry where
-// depthwise3x3_applies. Parallel over (image, channel) planes; bitwise the same for any thread count.
+// depthwise3x3_applies. Parallel over (image, filter) output planes; bitwise the same for any thread
+// count, and the same bits with or without AVX-512.
 template <class T>
 void depthwise3x3_forward(const ConvGeometry& g, const T* x, const T* w, const T* bias, T* y,
                           const ChannelEpilogue* epilogue);
