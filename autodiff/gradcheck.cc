@@ -237,6 +237,21 @@ CheckResult check_graph_gradient(const Graph& graph, const runtime::TensorMap& i
       set_entry(t, e, x0);
       double numeric = (plus - minus) / (2 * eps);
       double exact = grads.grads[w] == kNoValue ? 0.0 : analytic.at(grads.grads[w]).at(e);
+      if (!within_tolerance(numeric, exact)) {
+        // Where the loss is smooth, halving the step changes a central difference only by
+        // O(f''' eps^2); a kink inside the step changes it by a share of its slope jump.
+        set_entry(t, e, x0 + eps / 2);
+        const double half_plus = loss_at();
+        set_entry(t, e, x0 - eps / 2);
+        const double half_minus = loss_at();
+        set_entry(t, e, x0);
+        const double half = (half_plus - half_minus) / eps;
+        if (std::abs(half - numeric) > 1e-7 + 1e-5 * std::abs(numeric)) {
+          ++result.skipped;
+          continue;
+        }
+      }
+      ++result.compared;
       double err = std::abs(numeric - exact);
       result.max_abs_error = std::max(result.max_abs_error, err);
       double scale = std::max(std::abs(numeric), std::abs(exact));
