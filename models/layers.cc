@@ -1,5 +1,7 @@
 #include "models/layers.h"
 
+#include "ops/clip.h"
+
 namespace dagrad::models {
 namespace {
 
@@ -29,6 +31,21 @@ void check_rank(const char* layer, Value x, int rank) {
     fail(layer, ": expected a rank-", rank, " input, got '", x.name(), "' of shape ", to_string(x.shape()));
 }
 
+// The layer's groups must split both channels and filters; checked here so the error names the
+// layer before a parameter of a wrong shape exists.
+void check_groups(const char* layer, Value x, std::int64_t filters, std::int64_t groups) {
+  if (groups < 1 || x.dim(1) % groups != 0 || filters % groups != 0)
+    fail(layer, ": groups ", groups, " must be positive and divide both the ", x.dim(1), " channels of '", x.name(),
+         "' and the ", filters, " filters");
+}
+
+ops::ConvOptions op_options(const ConvOptions& o, std::size_t spatial_dims) {
+  return {.stride = ops::Ints(spatial_dims, o.stride),
+          .pad = ops::Ints(spatial_dims, o.pad),
+          .dilation = ops::Ints(spatial_dims, o.dilation),
+          .groups = o.groups};
+}
+
 }  // namespace
 
 std::uint64_t Builder::seed_for(const std::string& name) const { return mix(seed ^ mix(fnv1a(name))); }
@@ -52,19 +69,42 @@ Value Builder::state(const std::string& local_name, Shape shape, Initializer ini
 Value conv2d(Builder& b, Value x, std::int64_t filters, ConvOptions o) {
   check_rank(__func__, x, 4);  // the DSL function, named without a string
   const std::int64_t channels = x.dim(1);
+  check_groups(__func__, x, filters, o.groups);
+  const std::int64_t group_channels = channels / o.groups;
   Scope scope(b.graph, b.next_layer_name("conv"));
-  Value w = b.parameter("w", {filters, channels, o.kernel, o.kernel}, he_normal(channels * o.kernel * o.kernel));
+  Value w = b.parameter("w", {filters, group_channels, o.kernel, o.kernel}, he_normal(group_channels * o.kernel * o.kernel));
   Value bias = o.bias ? b.parameter("b", {filters}, zeros()) : Value{};
-  return ops::conv2d(x, w, bias, {o.stride, o.stride}, {o.pad, o.pad});
+  return ops::conv2d(x, w, bias, op_options(o, 2));
+}
+
+Value depthwise_conv2d(Builder& b, Value x, ConvOptions o, std::int64_t multiplier) {
+  check_rank(__func__, x, 4);
+  if (multiplier < 1) fail(__func__, ": the channel multiplier must be at least 1, got ", multiplier);
+  o.groups = x.dim(1);
+  return conv2d(b, x, x.dim(1) * multiplier, o);
 }
 
 Value conv1d(Builder& b, Value x, std::int64_t filters, ConvOptions o) {
   check_rank(__func__, x, 3);  // the DSL function, named without a string
   const std::int64_t channels = x.dim(1);
+  check_groups(__func__, x, filters, o.groups);
+  const std::int64_t group_channels = channels / o.groups;
   Scope scope(b.graph, b.next_layer_name("conv"));
-  Value w = b.parameter("w", {filters, channels, o.kernel}, he_normal(channels * o.kernel));
+  Value w = b.parameter("w", {filters, group_channels, o.kernel}, he_normal(group_channels * o.kernel));
   Value bias = o.bias ? b.parameter("b", {filters}, zeros()) : Value{};
-  return ops::conv1d(x, w, bias, o.stride, o.pad);
+  return ops::conv1d(x, w, bias, op_options(o, 1));
+}
+
+Value conv_transpose2d(Builder& b, Value x, std::int64_t filters, ConvOptions o, std::int64_t output_padding) {
+  check_rank(__func__, x, 4);
+  const std::int64_t channels = x.dim(1);
+  check_groups(__func__, x, filters, o.groups);
+  const std::int64_t group_channels = channels / o.groups;
+  Scope scope(b.graph, b.next_layer_name("deconv"));
+  Value w = b.parameter("w", {channels, filters / o.groups, o.kernel, o.kernel},
+                        he_normal(group_channels * o.kernel * o.kernel));
+  Value bias = o.bias ? b.parameter("b", {filters}, zeros()) : Value{};
+  return ops::conv_transpose2d(x, w, bias, op_options(o, 2), {output_padding, output_padding});
 }
 
 Value dense(Builder& b, Value x, std::int64_t units, bool bias) {
@@ -95,6 +135,8 @@ Value dropout(Builder& b, Value x, double p) {
   Scope scope(b.graph, b.next_layer_name(__func__));
   return ops::dropout(x, p, b.seed_for(b.graph.scoped("mask")), b.training).y;
 }
+
+Value relu6(Value x) { return ops::clip(x, 0, 6); }
 
 Value classifier_loss(Builder& b, Value logits, Value labels) {
   if (&logits.graph() != &b.graph)

@@ -4,26 +4,44 @@
 
 #include "models/layers.h"
 #include "models/signature.h"
+#include "models/zoo_blocks.h"
 #include "ops/ops.h"
 
 namespace dagrad::models {
+namespace zoo {
+
+Value conv_bn(Builder& b, Value x, std::int64_t filters, ConvOptions conv) { return batch_norm(b, conv2d(b, x, filters, conv)); }
+
+Value shortcut(Builder& b, Value x, std::int64_t filters, std::int64_t stride) {
+  if (stride == 1 && x.dim(1) == filters) return x;
+  Scope scope(b.graph, "shortcut");
+  return conv_bn(b, x, filters, {.kernel = 1, .stride = stride});
+}
+
+Value bottleneck(Builder& b, Value x, std::int64_t width, std::int64_t out, std::int64_t stride, std::int64_t groups) {
+  Value y = ops::relu(conv_bn(b, x, width, {.kernel = 1}));
+  y = ops::relu(conv_bn(b, y, width, {.kernel = 3, .stride = stride, .pad = 1, .groups = groups}));
+  y = conv_bn(b, y, out, {.kernel = 1});
+  return ops::relu(ops::add(y, shortcut(b, x, out, stride)));
+}
+
+Value imagenet_stem(Builder& b, Value x, std::int64_t filters) {
+  x = ops::relu(conv_bn(b, x, filters, {.kernel = 7, .stride = 2, .pad = 3}));
+  return ops::max_pool2d(x, {3, 3}, {2, 2}, {1, 1});
+}
+
+}  // namespace zoo
+
 namespace {
+
+using zoo::conv_bn;
+using zoo::shortcut;
 
 using ops::add;
 using ops::flatten;
 using ops::global_avg_pool;
 using ops::max_pool2d;
 using ops::relu;
-
-// conv -> batch norm, the unit every ResNet is made of.
-Value conv_bn(Builder& b, Value x, std::int64_t filters, ConvOptions conv) { return batch_norm(b, conv2d(b, x, filters, conv)); }
-
-// A 1x1 conv + batch norm projection where the shape changes (option B), the identity otherwise.
-Value shortcut(Builder& b, Value x, std::int64_t filters, std::int64_t stride) {
-  if (stride == 1 && x.dim(1) == filters) return x;
-  Scope scope(b.graph, "shortcut");
-  return conv_bn(b, x, filters, {.kernel = 1, .stride = stride});
-}
 
 Value basic_block(Builder& b, Value x, std::int64_t filters, std::int64_t stride) {
   Value y = relu(conv_bn(b, x, filters, {.kernel = 3, .stride = stride, .pad = 1}));
@@ -33,10 +51,7 @@ Value basic_block(Builder& b, Value x, std::int64_t filters, std::int64_t stride
 
 // torchvision's v1.5 bottleneck: the stride sits on the 3x3 conv; output has 4x `width` channels.
 Value bottleneck_block(Builder& b, Value x, std::int64_t width, std::int64_t stride) {
-  Value y = relu(conv_bn(b, x, width, {.kernel = 1}));
-  y = relu(conv_bn(b, y, width, {.kernel = 3, .stride = stride, .pad = 1}));
-  y = conv_bn(b, y, 4 * width, {.kernel = 1});
-  return relu(add(y, shortcut(b, x, 4 * width, stride)));
+  return zoo::bottleneck(b, x, width, 4 * width, stride, 1);
 }
 
 using Block = Value (*)(Builder&, Value, std::int64_t, std::int64_t);
@@ -74,8 +89,7 @@ Value small_resnet(Builder& b, Value x, int n, std::int64_t classes) {
 Value imagenet_resnet(Builder& b, Value x, Block block, const std::vector<int>& blocks, std::int64_t classes) {
   {
     Scope scope(b.graph, "stem");
-    x = relu(conv_bn(b, x, 64, {.kernel = 7, .stride = 2, .pad = 3}));
-    x = max_pool2d(x, {3, 3}, {2, 2}, {1, 1});
+    x = zoo::imagenet_stem(b, x, 64);
   }
   x = residual_stages(b, x, block, {64, 128, 256, 512}, blocks);
   return classifier_head(b, x, classes);
@@ -161,8 +175,32 @@ const std::vector<ZooModel>& models() {
       {{"vgg16", "VGG-16 without batch norm (torchvision layout)", {3, 224, 224}, 1000}, vgg16},
       {{"lenet", "LeNet-5 style: two 5x5 conv + max pool, three dense layers", {1, 28, 28}, 10}, lenet},
       {{"resnet_tiny", "a tiny residual net for whole-model gradient checks", {2, 6, 6}, 3}, resnet_tiny},
+      {{"mobilenet_v2", "MobileNetV2 (torchvision layout): inverted residuals, depthwise 3x3, ReLU6", {3, 224, 224}, 1000, true},
+       zoo::mobilenet_v2},
+      {{"densenet121", "DenseNet-121 (torchvision layout): growth 32, blocks 6/12/24/16, concat", {3, 224, 224}, 1000, true},
+       zoo::densenet121},
+      {{"resnext50_32x4d", "ResNeXt-50 32x4d (torchvision layout): grouped 3x3 bottlenecks", {3, 224, 224}, 1000, true},
+       zoo::resnext50_32x4d},
+      {{"squeezenet1_1", "SqueezeNet 1.1 (torchvision layout): fire modules, concat, ceil-mode pooling", {3, 224, 224}, 1000, true},
+       zoo::squeezenet1_1},
   };
   return list;
+}
+
+std::string reducible_names() {
+  std::string names;
+  for (const ZooModel& m : models())
+    if (m.entry.reducible) names += (names.empty() ? "" : ", ") + m.entry.name;
+  return names;
+}
+
+const ZooModel& find_model(const std::string& name) {
+  std::string valid;
+  for (const ZooModel& m : models()) {
+    if (m.entry.name == name) return m;
+    valid += (valid.empty() ? "" : ", ") + m.entry.name;
+  }
+  fail("unknown model '", name, "'; valid models: ", valid);
 }
 
 }  // namespace
@@ -176,24 +214,30 @@ const std::vector<ZooEntry>& zoo_models() {
   return entries;
 }
 
+const ZooEntry& zoo_entry(const std::string& name) { return find_model(name).entry; }
+
 Graph build_model(const std::string& name, const ModelOptions& options) {
-  const ZooModel* model = nullptr;
-  std::string valid;
-  for (const ZooModel& m : models()) {
-    if (m.entry.name == name) model = &m;
-    valid += (valid.empty() ? "" : ", ") + m.entry.name;
-  }
-  if (!model) fail("unknown model '", name, "'; valid models: ", valid);
+  const ZooModel* model = &find_model(name);
   if (options.batch < 1) fail("model '", name, "': batch must be at least 1, got ", options.batch);
   if (!is_float(options.dtype)) fail("model '", name, "': dtype must be f32 or f64, got ", dtype_name(options.dtype));
+  if (options.width_divisor < 1) fail("model '", name, "': width_divisor must be at least 1, got ", options.width_divisor);
+  if (!model->entry.reducible && options.width_divisor != 1)
+    fail("model '", name, "' has no reduced form (width_divisor ", options.width_divisor, "); models that have one: ",
+         reducible_names());
+  const Shape& sample = options.input_shape.empty() ? model->entry.input_shape : options.input_shape;
+  if (sample.size() != 3 || sample[0] < 1 || sample[1] < 1 || sample[2] < 1)
+    fail("model '", name, "': the input shape must be [C,H,W] with positive dims, got ", to_string(sample));
+  if (options.classes < 0) fail("model '", name, "': classes must be at least 1, got ", options.classes);
+  const std::int64_t classes = options.classes ? options.classes : model->entry.classes;
 
   Graph graph;
-  Builder b{.graph = graph, .seed = options.seed, .training = options.training, .dtype = options.dtype};
+  Builder b{.graph = graph, .seed = options.seed, .training = options.training, .dtype = options.dtype,
+            .width_divisor = options.width_divisor};
   Shape image_shape = {options.batch};
-  image_shape.insert(image_shape.end(), model->entry.input_shape.begin(), model->entry.input_shape.end());
+  image_shape.insert(image_shape.end(), sample.begin(), sample.end());
   Value image = graph.input(kImageInput, {options.dtype, image_shape});
   Value label = graph.input(kLabelInput, {DType::i64, {options.batch}});
-  Value logits = model->body(b, image, model->entry.classes);
+  Value logits = model->body(b, image, classes);
   graph.rename_value(logits.id(), kLogitsName);
   Value loss = classifier_loss(b, logits, label);
   graph.rename_value(loss.id(), kLossName);

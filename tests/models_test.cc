@@ -37,7 +37,8 @@ TEST(Zoo, ParameterCounts) {
       {"resnet_ref", 174'970},     {"resnet20", 272'474},       {"resnet32", 466'906},
       {"resnet56", 855'770},       {"resnet18", 11'689'512},    {"resnet34", 21'797'672},
       {"resnet50", 25'557'032},    {"alexnet", 61'100'840},     {"vgg16", 138'357'544},
-      {"lenet", 61'706},           {"resnet_tiny", 1'051},
+      {"lenet", 61'706},           {"resnet_tiny", 1'051},      {"mobilenet_v2", 3'504'872},
+      {"densenet121", 7'978'856},  {"resnext50_32x4d", 25'028'904}, {"squeezenet1_1", 1'235'496},
   };
   ASSERT_EQ(zoo_models().size(), expected.size());
   for (const ZooEntry& entry : zoo_models()) {
@@ -230,6 +231,75 @@ TEST(Zoo, ResnetTinyWholeModelGradientCheck) {
   autodiff::CheckResult result = autodiff::check_graph_gradient(g, inputs, params, 4, 1);
   EXPECT_TRUE(result.passed) << result.detail << " (max abs error " << result.max_abs_error << ")";
   EXPECT_GT(result.max_abs_error, 0.0);  // the check compared something
+}
+
+// The large models at a reduced size (channels / 8, 32x32 images), same structure: every
+// parameter's gradient against float64 central differences, through depthwise and grouped
+// convolutions, concat and ceil-mode pooling.
+class ReducedZooModel : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(ReducedZooModel, WholeModelFloat64GradientCheck) {
+  const std::string name = GetParam();
+  Graph g = build_model(name, {.batch = 4, .dtype = DType::f64, .seed = 7, .training = true, .input_shape = {3, 32, 32},
+                               .classes = 5, .width_divisor = 8});
+  TensorMap params = runtime::initialize_parameters(g);
+  // A generic point: zero biases after ReLUs whose inputs are all zero would put pre-activations
+  // exactly on the kink, where no difference quotient is meaningful.
+  std::mt19937_64 rng(13);
+  std::uniform_real_distribution<double> noise(-0.05, 0.05);
+  for (auto& [param_name, tensor] : params)
+    for (double& v : tensor.data<double>()) v += noise(rng);
+  ZooEntry entry = entry_of(name);
+  entry.input_shape = {3, 32, 32};
+  entry.classes = 5;
+  TensorMap inputs = random_batch(entry, 4, DType::f64, 9);
+  autodiff::CheckResult result = autodiff::check_graph_gradient(g, inputs, params, 2, 3);
+  EXPECT_TRUE(result.passed) << result.detail << " (max abs error " << result.max_abs_error << ")";
+  EXPECT_GT(result.max_abs_error, 0.0);  // the check compared something
+  // Kinks inside the step are rare; most entries are compared.
+  EXPECT_GT(result.compared, 10 * result.skipped) << result.compared << " compared, " << result.skipped << " skipped";
+}
+
+INSTANTIATE_TEST_SUITE_P(Zoo, ReducedZooModel,
+                         ::testing::Values("mobilenet_v2", "densenet121", "resnext50_32x4d", "squeezenet1_1"),
+                         [](const ::testing::TestParamInfo<std::string>& info) { return info.param; });
+
+TEST(Zoo, ReducedFormKeepsTheStructure) {
+  // Same layers, fewer channels: the node count does not depend on the width.
+  for (const std::string name : {"mobilenet_v2", "densenet121", "resnext50_32x4d", "squeezenet1_1"}) {
+    SCOPED_TRACE(name);
+    Graph full = build_model(name);
+    Graph reduced = build_model(name, {.input_shape = {3, 64, 64}, .classes = 10, .width_divisor = 8});
+    EXPECT_EQ(full.nodes().size(), reduced.nodes().size());
+    EXPECT_LT(reduced.parameter_count() * 20, full.parameter_count());
+  }
+}
+
+TEST(Zoo, AdaptsToOtherInputsAndClasses) {
+  Graph g = build_model("resnet18", {.batch = 2, .input_shape = {1, 28, 28}, .classes = 10});
+  EXPECT_EQ(info(g, "image").type, (TensorType{DType::f32, {2, 1, 28, 28}}));
+  EXPECT_EQ(info(g, "logits").type, (TensorType{DType::f32, {2, 10}}));
+  // torchvision's ResNet-18 less the 2 input channels of the stem (64*2*7*7) and 990 classes (990*513).
+  EXPECT_EQ(g.parameter_count(), 11'689'512 - 64 * 2 * 7 * 7 - 990 * 513);
+  // DenseNet-121 halves a 28x28 image six times: the last transition's pooling has nothing left.
+  try {
+    build_model("densenet121", {.batch = 2, .input_shape = {1, 28, 28}});
+    FAIL() << "expected an error";
+  } catch (const Error& e) {
+    EXPECT_THAT(e.what(), HasSubstr("transition"));
+  }
+}
+
+TEST(Zoo, RejectsAReducedFormItDoesNotHave) {
+  try {
+    build_model("resnet18", {.width_divisor = 2});
+    FAIL() << "expected an error";
+  } catch (const Error& e) {
+    EXPECT_THAT(e.what(), HasSubstr("'resnet18' has no reduced form (width_divisor 2)"));
+    EXPECT_THAT(e.what(), HasSubstr("mobilenet_v2"));
+  }
+  EXPECT_THROW(build_model("mobilenet_v2", {.width_divisor = 0}), Error);
+  EXPECT_THROW(build_model("mobilenet_v2", {.input_shape = {3, 32}}), Error);
 }
 
 TEST(Zoo, ResnetRefForwardBackward) {

@@ -98,6 +98,8 @@ int run_train(const std::vector<std::string>& args) {
       ("metrics", po::value<std::string>(), "metrics prefix: PREFIX.csv and PREFIX.svg (default: OUT without extension)")
       ("limit-train", po::value<std::int64_t>()->default_value(0), "use only the first N training images (0: all)")
       ("limit-test", po::value<std::int64_t>()->default_value(0), "use only the first N test images (0: all)")
+      ("image-size", po::value<std::int64_t>()->default_value(0),
+       "centre the images on a zero canvas of N x N pixels (0: as stored; DenseNet-121 needs 32)")
       ("eval-batch", po::value<std::int64_t>()->default_value(defaults.eval_batch), "batch size of evaluation")
       ("check-numerics", po::bool_switch(), "stop at the first node producing NaN or Inf, naming it")
       ("ignore-memory-check", po::bool_switch(), "run even when the run's buffers exceed the memory available");
@@ -118,6 +120,7 @@ int run_train(const std::vector<std::string>& args) {
   const std::int64_t eval_batch_flag = int_at_least(vm, "eval-batch", 1);
   const std::int64_t limit_train_flag = int_at_least(vm, "limit-train", 0);
   const std::int64_t limit_test_flag = int_at_least(vm, "limit-test", 0);
+  const std::int64_t image_size_flag = int_at_least(vm, "image-size", 0);
   const double lr_flag = finite_in(vm, "lr", 0, std::numeric_limits<double>::max(), true);
   const double momentum_flag = finite_in(vm, "momentum", 0, 1, false);
   const double weight_decay_flag = finite_in(vm, "weight-decay", 0, std::numeric_limits<double>::max(), true);
@@ -164,6 +167,7 @@ int run_train(const std::vector<std::string>& args) {
   if (vm["nesterov"].as<bool>()) settings.settle("nesterov", recipe.sgd.nesterov, true);
   settings.settle("limit-train", run.limit_train, limit_train_flag);
   settings.settle("limit-test", run.limit_test, limit_test_flag);
+  settings.settle("image-size", run.image_size, image_size_flag);
   settings.settle_path("data-dir", run.data_dir);
   if (!resuming) {
     if (!vm.count("out")) throw UsageError("give --out FILE, the trained model (its checkpoint and metrics go beside it)");
@@ -204,9 +208,18 @@ int run_train(const std::vector<std::string>& args) {
   FileLock out_lock = FileLock::acquire(run.out, "dagrad train --out");
   FileLock checkpoint_lock = FileLock::acquire(run.checkpoint, "dagrad train --checkpoint");
 
+  std::unique_ptr<train::Dataset> train_full = train::load_mnist_split(run.data_dir, "train");
+  std::unique_ptr<train::Dataset> test_full = train::load_mnist_split(run.data_dir, "test");
+  if (run.image_size > 0) {
+    train_full = std::make_unique<train::PaddedDataset>(std::move(train_full), run.image_size);
+    test_full = std::make_unique<train::PaddedDataset>(std::move(test_full), run.image_size);
+  }
   if (vm.count("model")) {
+    // The zoo model adapted to the data: its input is the dataset's sample shape and its head has
+    // the dataset's classes (the ImageNet models' stems take 1-channel images this way).
     const std::string name = vm["model"].as<std::string>();
-    model.graph = models::build_model(name, {.batch = recipe.batch, .dtype = DType::f32, .seed = recipe.seed, .training = true});
+    model.graph = models::build_model(name, {.batch = recipe.batch, .dtype = DType::f32, .seed = recipe.seed, .training = true,
+                                             .input_shape = train_full->sample_shape(), .classes = train_full->classes()});
     model.metadata["model"] = name;
   } else if (vm.count("from")) {
     model = load(vm["from"].as<std::string>());
@@ -215,8 +228,6 @@ int run_train(const std::vector<std::string>& args) {
   }
   train::store_run_record(run, model);
 
-  auto train_full = train::load_mnist_split(run.data_dir, "train");
-  auto test_full = train::load_mnist_split(run.data_dir, "test");
   std::optional<train::SubsetDataset> train_subset, test_subset;
   if (run.limit_train > 0) train_subset.emplace(*train_full, std::min(run.limit_train, train_full->size()));
   if (run.limit_test > 0) test_subset.emplace(*test_full, std::min(run.limit_test, test_full->size()));
