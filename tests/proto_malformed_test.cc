@@ -46,6 +46,25 @@ Model conv_model() {
   return model;
 }
 
+// The newer ops, one node each, to break their attributes: a grouped conv, ceil-mode max pooling,
+// concat, transpose, reflect padding, a mean over axes and a softmax on an axis.
+Model modern_model() {
+  Model model;
+  Graph& g = model.graph;
+  Value x = g.input("x", {DType::f32, {1, 4, 6, 6}});
+  Value w = g.parameter("w", {DType::f32, {4, 2, 3, 3}}, {.kind = "he_normal", .fan_in = 18, .seed = 3});
+  Value y = ops::conv2d(x, w, {}, ops::ConvOptions{.pad = {1, 1}, .groups = 2});
+  Value pooled = ops::max_pool2d(y, {2, 2}, {2, 2}, {0, 0}, ops::PoolOptions{.ceil_mode = true});
+  Value joined = ops::concat({y, x}, 1);
+  Value nhwc = ops::transpose(joined, {0, 2, 3, 1});
+  Value padded = ops::pad(nhwc, {0, 1, 0, 0, 0, 1, 0, 0}, ops::PadMode::reflect);
+  Value mean = ops::reduce_mean(padded, {1, 2});
+  Value probs = ops::softmax(mean, 1);
+  g.set_loss(ops::add(ops::reduce_sum(probs, {0, 1}), ops::reduce_sum(pooled, {0, 1, 2, 3})));
+  initialize(model);
+  return model;
+}
+
 Model small_with_training() {
   Model model = small_model();
   model.training.emplace();
@@ -60,6 +79,7 @@ const std::vector<MalformedCase>& malformed_cases() {
     const std::string txt = serialize_text(small_model());
     const std::string conv = serialize_text(conv_model());
     const std::string train = serialize_text(small_with_training());
+    const std::string modern = serialize_text(modern_model());
     std::vector<MalformedCase> c;
     auto binary = [&](std::string name, std::string bytes, std::string expected) {
       c.push_back({std::move(name), std::move(bytes), false, std::move(expected)});
@@ -215,6 +235,46 @@ const std::vector<MalformedCase>& malformed_cases() {
     text("wrong_list_length", edit(conv, "name: \"stride\"\n      ints {\n        values: 1", "name: \"stride\"\n      ints {\n        values: 1\n        values: 1"),
          "node 'conv2d' (index 0): op 'conv2d' node 'conv2d' with inputs (f32[1,2,5,5], f32[3,2,3,3]): stride must have 2 values [height,width], got [1,1,1]");
     text("missing_filter_input", edit(conv, "inputs: \"w\"\n", ""), "node 'conv2d' (index 0) field 'inputs': op 'conv2d' takes 2 to 3 inputs, got 1");
+
+    // -- the newer ops' attributes (issue 11): each checked by the op's shape rule at load
+    const std::string pool_dilation = "name: \"ceil_mode\"\n      b: true\n    }\n    attrs {\n      name: \"dilation\"\n      ints {\n        values: 1";
+    const std::string pool_window = "name: \"window\"\n      ints {\n        values: 2";
+    const std::string reflect_pads = "name: \"pads\"\n      ints {\n        values: 0\n        values: 1";
+    text("conv_groups_not_dividing", edit(modern, "name: \"groups\"\n      i: 2", "name: \"groups\"\n      i: 3"),
+         "node 'conv2d' (index 0): op 'conv2d' node 'conv2d' with inputs (f32[1,4,6,6], f32[4,2,3,3]): groups 3 must divide both the 4 "
+         "channels of x [1,4,6,6] and the 4 filters of [4,2,3,3]");
+    text("conv_groups_mismatch_filter", edit(modern, "name: \"groups\"\n      i: 2", "name: \"groups\"\n      i: 4"),
+         "x [1,4,6,6] has 4 channels in 4 groups but the filter [4,2,3,3] expects 2 channels per group (1 per group)");
+    text("conv_zero_dilation", edit(modern, "name: \"dilation\"\n      ints {\n        values: 1", "name: \"dilation\"\n      ints {\n        values: 0"),
+         "node 'conv2d' (index 0): op 'conv2d' node 'conv2d' with inputs (f32[1,4,6,6], f32[4,2,3,3]): dilation must be positive, got [0,1]");
+    text("conv_pad_three_values", edit(modern, "name: \"pad\"\n      ints {\n        values: 1", "name: \"pad\"\n      ints {\n        values: 1\n        values: 1"),
+         "pad must have 2 values (both sides) or 4 ([top,left,bottom,right]), got [1,1,1]");
+    text("pool_zero_dilation", edit(modern, pool_dilation, edit(pool_dilation, "values: 1", "values: 0")),
+         "node 'max_pool2d_with_indices' (index 1): op 'max_pool2d_with_indices' node 'max_pool2d_with_indices' with inputs "
+         "(f32[1,4,6,6]): height dilation 0 must be positive");
+    text("pool_window_larger_than_input", edit(modern, pool_window, "name: \"window\"\n      ints {\n        values: 9"),
+         "height window 9 is larger than the padded input height");
+    text("concat_other_dims_differ", edit(modern, "inputs: \"conv2d\"\n    inputs: \"x\"", "inputs: \"conv2d\"\n    inputs: \"max_pool2d_with_indices:y\""),
+         "node 'concat' (index 2): op 'concat' node 'concat' with inputs (f32[1,4,6,6], f32[1,4,3,3]): input 1 has shape [1,4,3,3] but "
+         "input 0 has [1,4,6,6]: every dim but axis 1 must be equal");
+    text("concat_axis_out_of_range", edit(modern, "name: \"axis\"\n      i: 1", "name: \"axis\"\n      i: 4"),
+         "node 'concat' (index 2): op 'concat' node 'concat' with inputs (f32[1,4,6,6], f32[1,4,6,6]): attribute 'axis' = 4 is out of "
+         "range for rank 4");
+    text("transpose_not_a_permutation", edit(modern, "values: 0\n        values: 2\n        values: 3\n        values: 1",
+                                             "values: 0\n        values: 2\n        values: 2\n        values: 1"),
+         "node 'transpose' (index 3): op 'transpose' node 'transpose' with inputs (f32[1,8,6,6]): attribute 'perm' = [0,2,2,1] is not a "
+         "permutation of the dims of a rank-4 input");
+    text("pad_unknown_mode", edit(modern, "s: \"reflect\"", "s: \"wrap\""),
+         "node 'pad' (index 4): op 'pad' node 'pad' with inputs (f32[1,6,6,8]): attribute 'mode' = 'wrap' is not one of constant, reflect, edge");
+    text("pad_reflect_wider_than_dim", edit(modern, reflect_pads, edit(reflect_pads, "values: 1", "values: 6")),
+         "mode 'reflect' needs pads smaller than the dim: dim 1 has extent 6, pads 6 and 1");
+    text("reduce_axis_out_of_range", edit(modern, "values: 1\n        values: 2\n      }\n    }\n    attrs {\n      name: \"keepdims\"",
+                                          "values: 1\n        values: 5\n      }\n    }\n    attrs {\n      name: \"keepdims\""),
+         "node 'reduce_mean' (index 5): op 'reduce_mean' node 'reduce_mean' with inputs (f32[1,8,6,8]): attribute 'axes' = [1,5]: axis 5 is "
+         "out of range for rank 4");
+    text("softmax_axis_out_of_range", edit(modern, "name: \"axis\"\n      i: 1\n    }\n    inputs: \"reduce_mean\"",
+                                           "name: \"axis\"\n      i: 3\n    }\n    inputs: \"reduce_mean\""),
+         "node 'softmax' (index 6): op 'softmax' node 'softmax' with inputs (f32[1,8]): attribute 'axis' = 3 is out of range for rank 2");
     return c;
   }();
   return cases;
