@@ -1,10 +1,11 @@
 // Kernel microbenchmarks for the reference ResNet (resnet_ref, batch 64 by default):
 //  - single-threaded sgemm GFLOP/s, the yardstick measured in the same run;
 //  - convolution forward, backward-data and backward-filter GFLOP/s per layer shape, with the
-//    per-thread fraction of the sgemm rate;
+//    per-thread fraction of the sgemm rate; then the same for ResNeXt-50 32x4d's grouped 3x3
+//    convolutions (batch 16 by default);
 //  - relu, add and batch-norm forward/backward GB/s through the runtime (one-node plans);
 //  - per-node overhead: a chain of 1000 tiny elementwise nodes, microseconds per node.
-// Usage: dagrad_bench_kernels [--threads N] [--batch N] [--cpu-time]
+// Usage: dagrad_bench_kernels [--threads N] [--batch N] [--grouped-batch N] [--cpu-time]
 #include <oneapi/tbb/task_arena.h>
 
 #include <time.h>
@@ -68,24 +69,21 @@ double sgemm_gflops(std::int64_t m, std::int64_t n, std::int64_t k) {
 struct ConvShape {
   const char* name;
   std::int64_t c, hw, f, k, stride, pad;
+  std::int64_t groups = 1;
 };
 
-void bench_convs(tbb::task_arena& arena, int threads, std::int64_t batch, double sgemm_rate) {
-  // The distinct convolution shapes of resnet_ref on 1x28x28 images.
-  const ConvShape shapes[] = {
-      {"stem 1->16 3x3 28", 1, 28, 16, 3, 1, 1},       {"s1 16->16 3x3 28", 16, 28, 16, 3, 1, 1},
-      {"s2 16->32 3x3/2 28", 16, 28, 32, 3, 2, 1},     {"s2 32->32 3x3 14", 32, 14, 32, 3, 1, 1},
-      {"s2 sc 16->32 1x1/2 28", 16, 28, 32, 1, 2, 0},  {"s3 32->64 3x3/2 14", 32, 14, 64, 3, 2, 1},
-      {"s3 64->64 3x3 7", 64, 7, 64, 3, 1, 1},         {"s3 sc 32->64 1x1/2 14", 32, 14, 64, 1, 2, 0},
-  };
-  std::printf("\nconvolution, batch %lld, %d threads (GFLOP/s; %% = per-thread share of the 1-thread sgemm rate)\n",
+void bench_convs(tbb::task_arena& arena, int threads, std::int64_t batch, double sgemm_rate, const char* title,
+                 const std::vector<ConvShape>& shapes) {
+  std::printf("\n%s, batch %lld, %d threads (GFLOP/s; %% = per-thread share of the 1-thread sgemm rate)\n", title,
               static_cast<long long>(batch), threads);
   std::printf("%-24s %14s %14s %14s\n", "layer", "forward", "backward-data", "backward-filter");
   for (const ConvShape& s : shapes) {
     const std::int64_t stride[2] = {s.stride, s.stride}, pad[2] = {s.pad, s.pad};
-    kernels::ConvGeometry g = kernels::conv_geometry(Shape{batch, s.c, s.hw, s.hw}, Shape{s.f, s.c, s.k, s.k}, stride, pad);
+    kernels::ConvGeometry g = kernels::conv_geometry(Shape{batch, s.c, s.hw, s.hw}, Shape{s.f, s.c / s.groups, s.k, s.k},
+                                                     kernels::ConvSpec{.stride = stride, .pad = pad, .groups = s.groups});
     std::vector<float> x = random_floats(g.n * g.c * g.h * g.w, 3), w = random_floats(g.f * g.patch_size(), 4);
     std::vector<float> y(static_cast<std::size_t>(g.n * g.f * g.out_pixels())), dx(x.size()), dw(w.size());
+    // Multiply-adds count 2; a grouped filter [F, C/groups, K, K] has patch_size() taps.
     const double flops = 2.0 * g.n * g.f * g.out_pixels() * g.patch_size();
     auto rate = [&](const std::function<void()>& f) { return flops / best_seconds(10, [&] { arena.execute(f); }) * 1e-9; };
     double fwd = rate([&] { kernels::conv_forward<float>(g, x.data(), w.data(), nullptr, y.data()); });
@@ -97,6 +95,22 @@ void bench_convs(tbb::task_arena& arena, int threads, std::int64_t batch, double
                 bwd_filter, pct(bwd_filter));
   }
 }
+
+// The distinct convolution shapes of resnet_ref on 1x28x28 images.
+const std::vector<ConvShape> kResnetRefShapes = {
+    {"stem 1->16 3x3 28", 1, 28, 16, 3, 1, 1},       {"s1 16->16 3x3 28", 16, 28, 16, 3, 1, 1},
+    {"s2 16->32 3x3/2 28", 16, 28, 32, 3, 2, 1},     {"s2 32->32 3x3 14", 32, 14, 32, 3, 1, 1},
+    {"s2 sc 16->32 1x1/2 28", 16, 28, 32, 1, 2, 0},  {"s3 32->64 3x3/2 14", 32, 14, 64, 3, 2, 1},
+    {"s3 64->64 3x3 7", 64, 7, 64, 3, 1, 1},         {"s3 sc 32->64 1x1/2 14", 32, 14, 64, 1, 2, 0},
+};
+
+// The grouped 3x3 convolutions of ResNeXt-50 32x4d's stages (32 groups of 4, 8, 16, 32 channels),
+// on 224x224 images: the stride-2 ones open stages 2-4. Batch 16 by default (--grouped-batch).
+const std::vector<ConvShape> kResnextShapes = {
+    {"s1 128 g32 3x3 56", 128, 56, 128, 3, 1, 1, 32},    {"s1 128 g32 3x3 28", 128, 28, 128, 3, 1, 1, 32},
+    {"s2 256 g32 3x3/2 56", 256, 56, 256, 3, 2, 1, 32},  {"s2 256 g32 3x3 28", 256, 28, 256, 3, 1, 1, 32},
+    {"s3 512 g32 3x3 14", 512, 14, 512, 3, 1, 1, 32},    {"s4 1024 g32 3x3 7", 1024, 7, 1024, 3, 1, 1, 32},
+};
 
 // One-node plans through the runtime: bytes moved per second.
 void bench_elementwise(int threads, std::int64_t batch) {
@@ -152,26 +166,28 @@ void bench_node_overhead(int threads) {
 
 int main(int argc, char** argv) {
   int threads = 2;
-  std::int64_t batch = 64;
+  std::int64_t batch = 64, grouped_batch = 16;
   for (int i = 1; i < argc; ++i) {
     if (!std::strcmp(argv[i], "--cpu-time")) g_cpu_time = true;
     else if (!std::strcmp(argv[i], "--threads") && i + 1 < argc) threads = std::atoi(argv[++i]);
     else if (!std::strcmp(argv[i], "--batch") && i + 1 < argc) batch = std::atoll(argv[++i]);
+    else if (!std::strcmp(argv[i], "--grouped-batch") && i + 1 < argc) grouped_batch = std::atoll(argv[++i]);
     else {
-      std::fprintf(stderr, "usage: %s [--threads N] [--batch N] [--cpu-time]\n", argv[0]);
+      std::fprintf(stderr, "usage: %s [--threads N] [--batch N] [--grouped-batch N] [--cpu-time]\n", argv[0]);
       return 2;
     }
   }
   if (g_cpu_time) std::printf("(rates per CPU-second summed over threads)\n");
-  if (threads < 1 || batch < 2) {
-    std::fprintf(stderr, "--threads must be >= 1 and --batch >= 2\n");
+  if (threads < 1 || batch < 2 || grouped_batch < 1) {
+    std::fprintf(stderr, "--threads must be >= 1, --batch >= 2 and --grouped-batch >= 1\n");
     return 2;
   }
   tbb::task_arena arena(threads);
   const double sgemm = sgemm_gflops(256, 256, 256);
   std::printf("single-threaded sgemm 256x256x256: %.1f GFLOP/s; conv-like 16x784x144: %.1f; 64x49x576: %.1f\n", sgemm,
               sgemm_gflops(16, 784, 144), sgemm_gflops(64, 49, 576));
-  bench_convs(arena, threads, batch, sgemm);
+  bench_convs(arena, threads, batch, sgemm, "convolution (resnet_ref)", kResnetRefShapes);
+  bench_convs(arena, threads, grouped_batch, sgemm, "grouped convolution (ResNeXt-50 32x4d)", kResnextShapes);
   bench_elementwise(threads, batch);
   bench_node_overhead(threads);
   return 0;
