@@ -265,6 +265,7 @@ std::vector<Row> rows() {
   usage("gradcheck_unknown_op", {"gradcheck", "--op", "nope"}, {"unknown --op 'nope'; valid: ", "relu", "conv2d"});
   usage("gradcheck_unknown_model", {"gradcheck", "--model", "nope"}, {"unknown --model 'nope'" + valid_models});
   usage("gradcheck_entries_zero", {"gradcheck", "--entries", "0"}, {"--entries must be at least 1, got 0"});
+  usage("gradcheck_width_divisor_zero", {"gradcheck", "--width-divisor", "0"}, {"--width-divisor must be at least 1, got 0"});
   usage("gradcheck_batch_text", {"gradcheck", "--batch", "abc"}, {"--batch must be an integer, got 'abc'"});
   usage("gradcheck_seed_negative", {"gradcheck", "--seed", "-1"}, {"--seed must be a non-negative integer, got '-1'"});
   usage("gradcheck_unknown_flag", {"gradcheck", "--bogus"}, {"unrecognised option '--bogus'"});
@@ -339,6 +340,7 @@ std::vector<Row> rows() {
               {"--batch must be an integer from -9223372036854775808 to 9223372036854775807, got '99999999999999999999'"});
   train_usage("train_seed_negative", {"--seed", "-1"}, {"--seed must be a non-negative integer, got '-1'"});
   train_usage("train_batch_zero", {"--batch", "0"}, {"--batch must be at least 1, got 0"});
+  train_usage("train_image_size_negative", {"--image-size", "-4"}, {"--image-size must be at least 0, got -4"});
   train_usage("train_threads_5000", {"--threads", "5000"}, {"--threads must be 0 (all cores) or from 1 to 1024, got 5000"});
   train_usage("train_lr_negative", {"--lr=-1"}, {"--lr must be", "got -1"});
   train_usage("train_lr_nan", {"--lr", "nan"}, {"--lr", "nan"});
