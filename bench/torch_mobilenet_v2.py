@@ -1,12 +1,13 @@
 """PyTorch peer for `dagrad bench --model mobilenet_v2`: torchvision 0.14's MobileNetV2 (width 1.0;
 Debian ships no torchvision, so the architecture is written out here: 3,504,872 parameters, as in
 torchvision and dagrad's zoo) on 3x224x224 images, 1000 classes. Prints training-step and inference
-images/s, measured like shared/peers/torch_resnet.py: SGD lr 0.05, momentum 0.9, weight decay 5e-4,
-channels_last unless --nchw.
+images/s, measured by bench/torch_peer.py like shared/peers/torch_resnet.py.
 
     /usr/bin/python3 bench/torch_mobilenet_v2.py --threads 2 --batch 16 --steps 5
 """
-import argparse, time, torch, torch.nn as nn, torch.nn.functional as F
+import torch.nn as nn, torch.nn.functional as F
+
+import torch_peer
 
 
 def conv_bn_relu6(cin, cout, kernel, stride=1, groups=1):
@@ -45,27 +46,4 @@ class MobileNetV2(nn.Module):
 
 
 if __name__ == "__main__":
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--threads", type=int, default=2); ap.add_argument("--batch", type=int, default=16)
-    ap.add_argument("--steps", type=int, default=5); ap.add_argument("--nchw", action="store_true")
-    a = ap.parse_args(); torch.set_num_threads(a.threads); torch.manual_seed(0)
-    fmt = torch.contiguous_format if a.nchw else torch.channels_last
-    net = MobileNetV2().to(memory_format=fmt)
-    opt = torch.optim.SGD(net.parameters(), lr=0.05, momentum=0.9, weight_decay=5e-4)
-    print("params", sum(p.numel() for p in net.parameters()))
-    x = torch.randn(a.batch, 3, 224, 224).to(memory_format=fmt); y = torch.randint(0, 1000, (a.batch,))
-
-    def step():
-        opt.zero_grad(); loss = F.cross_entropy(net(x), y); loss.backward(); opt.step()
-
-    step()
-    t = time.perf_counter()
-    for _ in range(a.steps): step()
-    dt = time.perf_counter() - t
-    print(f"train_step_ms {1000*dt/a.steps:.2f} images_per_s {a.batch*a.steps/dt:.1f}")
-    net.eval()
-    with torch.no_grad():
-        net(x); t = time.perf_counter()
-        for _ in range(a.steps): net(x)
-        dt = time.perf_counter() - t
-    print(f"infer_ms {1000*dt/a.steps:.2f} infer_images_per_s {a.batch*a.steps/dt:.1f}")
+    torch_peer.run(MobileNetV2)
