@@ -94,6 +94,15 @@ ConvGeometry group_view(const ConvGeometry& g) {
   return v;
 }
 
+// Where a group's slices of x, y and w start relative to the image's (or w's) first element.
+struct GroupSlices {
+  explicit GroupSlices(const ConvGeometry& g)
+      : view(group_view(g)), patch(view.patch_size()), pixels(g.out_pixels()), x_group(view.c * g.h * g.w),
+        y_group(view.f * pixels), w_group(view.f * patch) {}
+  ConvGeometry view;
+  std::int64_t patch, pixels, x_group, y_group, w_group;
+};
+
 // (image, group) pairs per parallel chunk: about 64k multiply-adds each, from the shape only.
 std::int64_t group_grain(const ConvGeometry& g) {
   const std::int64_t work = std::max<std::int64_t>(1, g.group_filters() * g.patch_size() * g.out_pixels());
@@ -169,9 +178,10 @@ bool use_depthwise(const ConvGeometry& g) {
 // Grouped convolutions: each (image, group) pair is an ungrouped convolution of the group's slices.
 template <class T>
 void grouped_forward(const ConvGeometry& g, const T* x, const T* w, const T* bias, T* y, const ChannelEpilogue* epilogue) {
-  const ConvGeometry v = group_view(g);
-  const std::int64_t patch = v.patch_size(), pixels = g.out_pixels();
-  const std::int64_t x_group = v.c * g.h * g.w, y_group = v.f * pixels, w_group = v.f * patch;
+  const GroupSlices slices(g);
+  const ConvGeometry& v = slices.view;
+  const std::int64_t patch = slices.patch, pixels = slices.pixels;
+  const std::int64_t x_group = slices.x_group, y_group = slices.y_group, w_group = slices.w_group;
   parallel_chunks(g.n * g.groups, group_grain(g), [&](std::int64_t begin, std::int64_t end) {
     for (std::int64_t i = begin; i < end; ++i) {
       const std::int64_t n = i / g.groups, group = i % g.groups;
@@ -191,9 +201,10 @@ void grouped_forward(const ConvGeometry& g, const T* x, const T* w, const T* bia
 }
 
 template <class T> void grouped_backward_input(const ConvGeometry& g, const T* dy, const T* w, T* dx) {
-  const ConvGeometry v = group_view(g);
-  const std::int64_t patch = v.patch_size(), pixels = g.out_pixels();
-  const std::int64_t x_group = v.c * g.h * g.w, y_group = v.f * pixels, w_group = v.f * patch;
+  const GroupSlices slices(g);
+  const ConvGeometry& v = slices.view;
+  const std::int64_t patch = slices.patch, pixels = slices.pixels;
+  const std::int64_t x_group = slices.x_group, y_group = slices.y_group, w_group = slices.w_group;
   parallel_chunks(g.n * g.groups, group_grain(g), [&](std::int64_t begin, std::int64_t end) {
     for (std::int64_t i = begin; i < end; ++i) {
       const std::int64_t n = i / g.groups, group = i % g.groups;
@@ -212,9 +223,10 @@ template <class T> void grouped_backward_input(const ConvGeometry& g, const T* d
 
 // Each group's filter gradient sums the images in order: groups in parallel, no partial sums.
 template <class T> void grouped_backward_filter(const ConvGeometry& g, const T* x, const T* dy, T* dw) {
-  const ConvGeometry v = group_view(g);
-  const std::int64_t patch = v.patch_size(), pixels = g.out_pixels();
-  const std::int64_t x_group = v.c * g.h * g.w, y_group = v.f * pixels, w_group = v.f * patch;
+  const GroupSlices slices(g);
+  const ConvGeometry& v = slices.view;
+  const std::int64_t patch = slices.patch, pixels = slices.pixels;
+  const std::int64_t x_group = slices.x_group, y_group = slices.y_group, w_group = slices.w_group;
   const std::int64_t grain = std::max<std::int64_t>(1, group_grain(g) / std::max<std::int64_t>(1, g.n));
   parallel_chunks(g.groups, grain, [&](std::int64_t begin, std::int64_t end) {
     for (std::int64_t group = begin; group < end; ++group) {
