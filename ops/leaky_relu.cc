@@ -20,7 +20,10 @@ void register_leaky_relu(OpRegistry& registry) {
           .grad = [](const LeakyReluAttrs& a, GradContext& g) { return std::vector{leaky_relu_grad(g.input(0), g.dy(), a.alpha)}; },
           .in_place_input = 0,
       },
-      [](const LeakyReluAttrs& a, auto x) { return x > 0 ? x : static_cast<decltype(x)>(a.alpha) * x; })));
+      [](const LeakyReluAttrs& a, auto x) {
+        const auto scaled = static_cast<decltype(x)>(a.alpha) * x;  // computed either way: the loop vectorizes
+        return x > 0 ? x : scaled;
+      })));
 }
 
 }  // namespace dagrad::ops
