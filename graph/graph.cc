@@ -149,8 +149,7 @@ std::vector<TensorType> Graph::infer_node(Node& node) const {
   std::string where = "op '" + node.op + "' node '" + node.name + "'";
   int n = static_cast<int>(node.inputs.size());
   if (n < def.min_inputs() || n > def.max_inputs())
-    fail(where, ": takes ", def.min_inputs() == def.max_inputs() ? "" : "between ", def.min_inputs(),
-         def.min_inputs() == def.max_inputs() ? "" : " and " + std::to_string(def.max_inputs()), " inputs, got ", n);
+    fail(where, ": ", def.input_count_text(), ", got ", n);
   std::vector<TensorType> types;
   for (ValueId id : node.inputs) {
     if (id < 0 || id >= static_cast<ValueId>(values_.size())) fail(where, ": input value id ", id, " does not exist");

@@ -1,5 +1,6 @@
 #include "graph/op.h"
 
+#include <limits>
 #include <mutex>
 #include <sstream>
 
@@ -45,6 +46,19 @@ int OpDef::min_inputs() const {
   for (const auto& name : inputs)
     if (name.empty() || name.back() != '?') ++n;
   return n;
+}
+
+bool OpDef::variadic_inputs() const { return !inputs.empty() && inputs.back().ends_with("..."); }
+
+int OpDef::max_inputs() const {
+  return variadic_inputs() ? std::numeric_limits<int>::max() : static_cast<int>(inputs.size());
+}
+
+std::string OpDef::input_count_text() const {
+  const int low = min_inputs();
+  if (variadic_inputs()) return "takes at least " + std::to_string(low) + (low == 1 ? " input" : " inputs");
+  if (low == max_inputs()) return "takes " + std::to_string(low) + " inputs";
+  return "takes " + std::to_string(low) + " to " + std::to_string(max_inputs()) + " inputs";
 }
 
 bool checked_product(std::span<const std::int64_t> factors, std::int64_t& result) {

@@ -143,7 +143,7 @@ struct OpDef {
   std::string name;
   int version = 1;
   std::string doc;
-  std::vector<std::string> inputs;   // a trailing '?' marks an optional input
+  std::vector<std::string> inputs;   // a trailing '?' marks an optional input, a last "xs..." one or more
   std::vector<std::string> outputs;
   std::vector<AttrSpec> attrs;
   std::vector<int> nondifferentiable_inputs;  // labels, integer inputs, running statistics
@@ -166,7 +166,10 @@ struct OpDef {
   std::function<void(const std::any&, std::span<const Tensor* const>, std::span<double>, std::span<double>)> channel_affine;
 
   int min_inputs() const;
-  int max_inputs() const { return static_cast<int>(inputs.size()); }
+  int max_inputs() const;  // INT_MAX for a variadic last input
+  bool variadic_inputs() const;
+  // "takes 2 inputs", "takes 2 to 3 inputs", "takes at least 1 input": for errors.
+  std::string input_count_text() const;
   bool differentiable() const { return static_cast<bool>(grad); }
 };
 

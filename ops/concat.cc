@@ -1,8 +1,5 @@
 // concat: the inputs joined along `axis` (negative counts from the end); every other dim and the
 // dtype equal. Any dtype (a copy). Gradient: a slice of dy per input.
-//
-// The graph gives an op a fixed list of inputs, so the op takes 1 to kMaxInputs of them (x0, then
-// optional x1 ... x31); the DSL joins longer lists in steps of that many.
 #include <string>
 
 #include "graph/op.h"
@@ -11,19 +8,10 @@
 
 namespace dagrad::ops {
 namespace {
-constexpr std::size_t kMaxInputs = 32;
-
 struct ConcatAttrs {
   std::int64_t axis = 0;
   template <class V> void fields(V& v) { v.required("axis", axis); }
 };
-
-std::vector<std::string> input_names() {
-  std::vector<std::string> names = {"x0"};
-  // Appends rather than "x" + ... + "?": GCC 12 warns falsely (-Wrestrict) on that at -O3.
-  for (std::size_t i = 1; i < kMaxInputs; ++i) names.push_back(std::string(1, 'x').append(std::to_string(i)).append(1, '?'));
-  return names;
-}
 
 // The axis of a rank-`rank` result; fails through c when out of range.
 std::int64_t resolved_axis(std::int64_t axis, std::int64_t rank, const InferContext* c) {
@@ -37,21 +25,15 @@ std::int64_t resolved_axis(std::int64_t axis, std::int64_t rank, const InferCont
 
 Value concat(std::vector<Value> xs, std::int64_t axis) {
   if (xs.empty()) fail("concat: needs at least one input, got none");
-  Graph& g = xs.front().graph();
-  while (xs.size() > kMaxInputs) {
-    std::vector<Value> head(xs.begin(), xs.begin() + kMaxInputs);
-    xs.erase(xs.begin(), xs.begin() + kMaxInputs - 1);
-    xs.front() = g.add_node("concat", head, write_attrs(ConcatAttrs{axis}))[0];
-  }
-  return g.add_node("concat", xs, write_attrs(ConcatAttrs{axis}))[0];
+  return xs.front().graph().add_node("concat", xs, write_attrs(ConcatAttrs{axis}))[0];
 }
 
 void register_concat(OpRegistry& registry) {
   registry.add(define_op<ConcatAttrs>({
       .name = "concat",
-      .doc = "Joins x0, x1, ... (1 to 32 inputs of one dtype) along `axis` (negative counts from the end); "
+      .doc = "Joins its inputs (one or more, of one dtype) along `axis` (negative counts from the end); "
              "all other dims must be equal.",
-      .inputs = input_names(),
+      .inputs = {"xs..."},
       .examples = {{.label = "channels_nchw", .attrs = {{"axis", std::int64_t{1}}},
                     .inputs = {{.shape = {2, 3, 4, 4}}, {.shape = {2, 1, 4, 4}}, {.shape = {2, 2, 4, 4}}}},
                    {.label = "first_axis", .attrs = {{"axis", std::int64_t{0}}}, .inputs = {{.shape = {2, 3}}, {.shape = {4, 3}}}},

@@ -361,11 +361,7 @@ class Reader {
       }
       int count = node.inputs_size();
       if (count < def->min_inputs() || count > def->max_inputs())
-        error(where, " field 'inputs': op '", def->name, "' takes ",
-              def->min_inputs() == def->max_inputs() ? std::to_string(def->min_inputs())
-                                                     : std::to_string(def->min_inputs()) + " to " +
-                                                           std::to_string(def->max_inputs()),
-              " inputs, got ", count);
+        error(where, " field 'inputs': op '", def->name, "' ", def->input_count_text(), ", got ", count);
       for (int i = 0; i < count; ++i)
         inputs_[j].push_back(find_value(node.inputs(i), where, "inputs[" + std::to_string(i) + "]"));
       if (node.outputs_size() != static_cast<int>(def->outputs.size()))
