@@ -157,8 +157,9 @@ std::vector<TensorType> Graph::infer_node(Node& node) const {
   }
   InferContext context(node.op, node.name, types);
   std::vector<TensorType> out = def.infer(node.parsed_attrs, context);
-  if (out.size() != def.outputs.size())
-    fail(where, ": shape rule returned ", out.size(), " outputs, the op declares ", def.outputs.size());
+  if (def.variadic_outputs() ? out.size() < def.outputs.size() : out.size() != def.outputs.size())
+    fail(where, ": shape rule returned ", out.size(), " outputs, the op declares ", def.outputs.size(),
+         def.variadic_outputs() ? " or more" : "");
   for (const TensorType& t : out) element_count(t.shape);
   return out;
 }
@@ -182,7 +183,7 @@ std::vector<ValueId> Graph::add_node_ids(const std::string& op, const std::vecto
   auto index = static_cast<std::int32_t>(nodes_.size());
   node_by_name_[name] = index;
   for (std::size_t i = 0; i < types.size(); ++i) {
-    std::string value_name = types.size() == 1 ? name : name + ":" + def.outputs[i];
+    std::string value_name = types.size() == 1 ? name : name + ":" + def.output_name(i);
     node.outputs.push_back(add_value({.name = value_name, .type = types[i], .kind = ValueKind::result,
                                       .producer = index, .output_index = static_cast<std::int32_t>(i)}));
   }

@@ -54,6 +54,14 @@ int OpDef::max_inputs() const {
   return variadic_inputs() ? std::numeric_limits<int>::max() : static_cast<int>(inputs.size());
 }
 
+bool OpDef::variadic_outputs() const { return !outputs.empty() && outputs.back().ends_with("..."); }
+
+std::string OpDef::output_name(std::size_t i) const {
+  if (!variadic_outputs() || i + 1 < outputs.size()) return outputs.at(i);
+  const std::string& last = outputs.back();
+  return last.substr(0, last.size() - 3) + std::to_string(i - (outputs.size() - 1));
+}
+
 std::string OpDef::input_count_text() const {
   const int low = min_inputs();
   if (variadic_inputs()) return "takes at least " + std::to_string(low) + (low == 1 ? " input" : " inputs");

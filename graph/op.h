@@ -144,7 +144,7 @@ struct OpDef {
   int version = 1;
   std::string doc;
   std::vector<std::string> inputs;   // a trailing '?' marks an optional input, a last "xs..." one or more
-  std::vector<std::string> outputs;
+  std::vector<std::string> outputs;  // a last "ys..." one or more (see output_name)
   std::vector<AttrSpec> attrs;
   std::vector<int> nondifferentiable_inputs;  // labels, integer inputs, running statistics
   std::vector<OpExample> examples;
@@ -170,6 +170,10 @@ struct OpDef {
   bool variadic_inputs() const;
   // "takes 2 inputs", "takes 2 to 3 inputs", "takes at least 1 input": for errors.
   std::string input_count_text() const;
+  // A last output "ys..." stands for one or more, as many as the shape rule returns (split).
+  bool variadic_outputs() const;
+  // Output i's name: outputs[i], or for the variadic ones the stem and its index ("ys0", "ys1", ...).
+  std::string output_name(std::size_t i) const;
   bool differentiable() const { return static_cast<bool>(grad); }
 };
 

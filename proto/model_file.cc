@@ -364,9 +364,10 @@ class Reader {
         error(where, " field 'inputs': op '", def->name, "' ", def->input_count_text(), ", got ", count);
       for (int i = 0; i < count; ++i)
         inputs_[j].push_back(find_value(node.inputs(i), where, "inputs[" + std::to_string(i) + "]"));
-      if (node.outputs_size() != static_cast<int>(def->outputs.size()))
-        error(where, " field 'outputs': op '", def->name, "' has ", def->outputs.size(), " outputs, the node lists ",
-              node.outputs_size());
+      const int declared = static_cast<int>(def->outputs.size());
+      if (def->variadic_outputs() ? node.outputs_size() < declared : node.outputs_size() != declared)
+        error(where, " field 'outputs': op '", def->name, "' has ", declared, def->variadic_outputs() ? " or more" : "",
+              " outputs, the node lists ", node.outputs_size());
       for (int o = 0; o < node.outputs_size(); ++o) {
         std::string field = "outputs[" + std::to_string(o) + "]";
         int v = find_value(node.outputs(o), where, field);
@@ -553,6 +554,9 @@ class Reader {
       } catch (const Error& e) {
         error(node_at(j), ": ", e.what());
       }
+      if (outs.size() != outputs_[j].size())  // a variadic op's count comes from its shape rule
+        error(node_at(j), " field 'outputs': op '", node.op(), "' gives ", outs.size(), " outputs with these attributes, the node lists ",
+              outputs_[j].size());
       for (std::size_t o = 0; o < outs.size(); ++o) {
         int v = outputs_[j][o];
         const TensorType& inferred = g.value(outs[o]).type;

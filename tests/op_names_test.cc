@@ -26,6 +26,8 @@ TEST(OpNames, NoOpNameInAStringOutsideOps) {
       std::string line;
       for (int number = 1; std::getline(in, line); ++number)
         for (const std::string& name : quoted)
+          // A word that is also an op's name but means something else says so on its line.
+          if (line.find("not the op") == std::string::npos)
           if (line.find(name) != std::string::npos)
             found += fs::relative(entry.path(), root).string() + ":" + std::to_string(number) + ": " + name + "\n";
     }

@@ -59,6 +59,29 @@ std::vector<Tensor> concat_reference(const std::vector<Tensor>& in, const AttrMa
   return {y};
 }
 
+// numpy.split at the running sums of `sizes`: piece p holds the indices [begin_p, begin_p + size_p)
+// of the axis.
+std::vector<Tensor> split_reference(const std::vector<Tensor>& in, const AttrMap& attrs) {
+  const Shape& x = in[0].shape();
+  std::int64_t axis = attrs.count("axis") ? std::get<std::int64_t>(attrs.at("axis")) : 0;
+  if (axis < 0) axis += static_cast<std::int64_t>(x.size());
+  std::vector<Tensor> pieces;
+  std::int64_t begin = 0;
+  for (std::int64_t size : ints(attrs, "sizes")) {
+    Shape shape = x;
+    shape[axis] = size;
+    Tensor y = zeros_f64(shape);
+    for (std::int64_t i = 0; i < y.numel(); ++i) {
+      Ints index = unravel(i, shape);
+      index[axis] += begin;
+      at(y, i) = in[0].at(ravel(index, x));
+    }
+    pieces.push_back(y);
+    begin += size;
+  }
+  return pieces;
+}
+
 // numpy's x[start:end:step] along each named axis, negative indices from the end, bounds clamped.
 std::vector<Tensor> slice_reference(const std::vector<Tensor>& in, const AttrMap& attrs) {
   const Shape& x = in[0].shape();
@@ -160,6 +183,7 @@ DAGRAD_OP_REFERENCES(shape) {
   return {
       {"concat", {concat_reference}},
       {"slice", {slice_reference}},
+      {"split", {split_reference}},
       {"transpose", {transpose_reference}},
       {"pad", {pad_reference}},
       {"pad_grad", {pad_grad_reference}},
@@ -308,14 +332,17 @@ TEST(SliceErrors, StepsMustBePositive) {
 
 TEST(SplitErrors, SizesAndAxis) {
   std::string msg = build_error([](Graph& g) { ops::split(input(g, "x", {2, 6}), {2, 3}, 1); });
-  EXPECT_HAS(msg, "split of 'x' f32[2,6] along axis 1: sizes [2,3] sum to 5, but the axis has extent 6");
+  EXPECT_HAS(msg, "op 'split'");
+  EXPECT_HAS(msg, "attribute 'sizes' = [2,3] sums to 5, but axis 1 has extent 6");
   msg = build_error([](Graph& g) { ops::split(input(g, "x", {2, 6}), {7, -1}, -1); });
-  EXPECT_HAS(msg, "split of 'x' f32[2,6] along axis -1: sizes [7,-1] has a negative size -1");
+  EXPECT_HAS(msg, "attribute 'sizes' = [7,-1] has a size 7 outside [0, 6]");
   msg = build_error([](Graph& g) { ops::split(input(g, "x", {2, 6}), {1, 1}, 2); });
-  EXPECT_HAS(msg, "split of 'x' f32[2,6] along axis 2: axis 2 is out of range for rank 2");
+  EXPECT_HAS(msg, "attribute 'axis' = 2 is out of range for rank 2");
+  msg = build_error([](Graph& g) { ops::split(input(g, "x", {2, 6}), {}, 0); });
+  EXPECT_HAS(msg, "attribute 'sizes' is empty: split makes at least one piece");
 }
 
-// split's pieces are slices; concat of the pieces gives x back, and a piece without a gradient
+// split is one node with an output per piece; concat of the pieces gives x back, and a piece without a gradient
 // contributes zeros to dx.
 TEST(Split, PiecesAndGradient) {
   Graph g;
@@ -325,6 +352,8 @@ TEST(Split, PiecesAndGradient) {
   EXPECT_EQ(pieces[0].shape(), (Shape{2, 2}));
   EXPECT_EQ(pieces[1].shape(), (Shape{2, 0}));
   EXPECT_EQ(pieces[2].shape(), (Shape{2, 4}));
+  EXPECT_EQ(g.nodes().size(), 1u);
+  EXPECT_EQ(pieces[1].name(), "split:ys1");
   Value back = ops::concat(pieces, 1);
   Value loss = ops::reduce_sum(ops::mul(pieces[2], pieces[2]), {0, 1});
   autodiff::Gradients grads = autodiff::grad(g, loss.id(), {x.id()});

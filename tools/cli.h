@@ -51,6 +51,11 @@ int threads_option(const po::variables_map& vm);
 // A finite number in [low, high] or [low, high): "--momentum must be in [0, 1), got 1.5";
 // NaN and infinities: "--lr must be a finite number, got nan".
 double finite_in(const po::variables_map& vm, const std::string& flag, double low, double high, bool high_inclusive);
+
+// The --split flag of evaluate and dump-grads (which half of the dataset), named once: the
+// string is also an op's name, which tools/ otherwise never spell (tests/op_names_test.cc).
+inline constexpr const char* kSplitFlag = "split";  // the flag, not the op
+
 // "unknown --split 'tst'; valid: test, train" (the names in the order given).
 void require_one_of(const std::string& flag, const std::string& value, const std::vector<std::string>& valid);
 // "unknown --model 'nope'; valid: resnet_ref, resnet_tiny, ..." (every zoo model).

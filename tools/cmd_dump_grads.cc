@@ -36,7 +36,7 @@ int run_dump_grads(const std::vector<std::string>& args) {
   add_model_file_positional(options, positional);
   add_model_source_options(options, 8);
   options.add_options()("data-dir", po::value<std::string>()->default_value(train::kDefaultDataDir), "MNIST-family folder")(
-      "split", po::value<std::string>()->default_value("train"), "train | test")(
+      kSplitFlag, po::value<std::string>()->default_value("train"), "train | test")(
       "batch-index", po::value<std::int64_t>()->default_value(0), "which batch of the split (in file order)")(
       "random", "random images and labels (seeded by --seed) instead of --data-dir")(
       "activations", "also every intermediate value of the forward pass")(
@@ -50,7 +50,7 @@ int run_dump_grads(const std::vector<std::string>& args) {
     return kExitOk;
   const std::string format = vm["format"].as<std::string>();
   require_one_of("format", format, {"text", "json"});
-  require_one_of("split", vm["split"].as<std::string>(), {"test", "train"});
+  require_one_of(kSplitFlag, vm[kSplitFlag].as<std::string>(), {"test", "train"});
   const std::int64_t batch_index = int_at_least(vm, "batch-index", 0);
   const int threads = threads_option(vm);
   // The output folder is made and tried before any work, so a bad --out fails in a second.
@@ -95,7 +95,7 @@ int run_dump_grads(const std::vector<std::string>& args) {
     inputs = autodiff::random_inputs(g, vm["seed"].as<std::uint64_t>(), sig.classes(g));
   } else {
     auto train_split = train::load_mnist_split(vm["data-dir"].as<std::string>(), "train");
-    auto split = vm["split"].as<std::string>() == "train" ? nullptr : train::load_mnist_split(vm["data-dir"].as<std::string>(), vm["split"].as<std::string>());
+    auto split = vm[kSplitFlag].as<std::string>() == "train" ? nullptr : train::load_mnist_split(vm["data-dir"].as<std::string>(), vm[kSplitFlag].as<std::string>());
     const train::Dataset& data = split ? *split : *train_split;
     const std::int64_t index = batch_index;
     if (index >= data.size() / batch)

@@ -16,7 +16,7 @@ int run_evaluate(const std::vector<std::string>& args) {
       ("file", po::value<std::string>()->required(), "model file (.dagrad or .dagrad.txt)")
       ("data-dir", po::value<std::string>(), "folder of MNIST-family IDX files (default: the one the model was trained on, "
                                              "else the Fashion-MNIST package's); --data works too")
-      ("split", po::value<std::string>()->default_value("test"), "test or train")
+      (kSplitFlag, po::value<std::string>()->default_value("test"), "test or train")
       ("batch", po::value<std::int64_t>()->default_value(500), "batch size")
       ("threads", po::value<int>()->default_value(0), "worker threads (0: all cores)")
       ("limit", po::value<std::int64_t>()->default_value(0), "use only the first N images (0: all)")
@@ -27,8 +27,8 @@ int run_evaluate(const std::vector<std::string>& args) {
   if (!parse("evaluate", "FILE [--data-dir DIR] [--split test|train] [--batch N] [--threads N]", options, positional, args, vm))
     return kExitOk;
   const std::string path = vm["file"].as<std::string>();
-  const std::string split = vm["split"].as<std::string>();
-  require_one_of("split", split, {"test", "train"});
+  const std::string split = vm[kSplitFlag].as<std::string>();
+  require_one_of(kSplitFlag, split, {"test", "train"});
   const std::int64_t batch = int_at_least(vm, "batch", 1);
   const int threads = threads_option(vm);
   const std::int64_t limit = int_at_least(vm, "limit", 0);
