@@ -36,4 +36,25 @@ std::vector<OpCase> all_op_cases() {
 Tensor zeros_f64(Shape shape) { return Tensor(DType::f64, std::move(shape)); }
 double& at(Tensor& t, std::int64_t i) { return t.data<double>()[i]; }
 
+std::string build_error(const std::function<void(Graph&)>& build) {
+  Graph g;
+  try {
+    build(g);
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "";
+}
+
+std::string error_of(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "no error";
+}
+
+Value input(Graph& g, const std::string& name, Shape shape, DType dtype) { return g.input(name, {dtype, std::move(shape)}); }
+
 }  // namespace dagrad::testing

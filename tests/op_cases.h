@@ -39,6 +39,14 @@ std::vector<OpCase> all_op_cases();
 Tensor zeros_f64(Shape shape);
 double& at(Tensor& t, std::int64_t i);  // float64 element
 
+// Helpers for the ops' error tests.
+// The message of the Error thrown by build(g) on a fresh graph, or "" when nothing is thrown.
+std::string build_error(const std::function<void(Graph&)>& build);
+// The message of the Error f throws, or "no error".
+std::string error_of(const std::function<void()>& f);
+// A graph input of the given type.
+Value input(Graph& g, const std::string& name, Shape shape, DType dtype = DType::f32);
+
 }  // namespace dagrad::testing
 
 #define DAGRAD_OP_CASES_CAT2(a, b) a##b

@@ -248,164 +248,145 @@ TEST(ConvDeterminism, SameBitsForAnyThreadCount) {
   for (std::size_t k = 0; k < one.size(); ++k) EXPECT_TRUE(bitwise_equal(one[k], many[k])) << "output " << k;
 }
 
-namespace {
-
-// Builds op on fresh inputs of the given shapes and returns the error message ("" when none).
-std::string error_of(const std::function<void(Graph&)>& build) {
-  Graph g;
-  try {
-    build(g);
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
-}
-
-Value in(Graph& g, const std::string& name, Shape shape, DType dtype = DType::f32) {
-  return g.input(name, {dtype, std::move(shape)});
-}
-
-}  // namespace
-
 TEST(ConvErrors, ZeroStride) {
-  std::string msg = error_of([](Graph& g) { ops::conv2d(in(g, "x", {1, 1, 4, 4}), in(g, "w", {1, 1, 2, 2}), {}, {0, 1}); });
+  std::string msg = build_error([](Graph& g) { ops::conv2d(input(g, "x", {1, 1, 4, 4}), input(g, "w", {1, 1, 2, 2}), {}, {0, 1}); });
   EXPECT_THAT(msg, HasSubstr("op 'conv2d'"));
   EXPECT_THAT(msg, HasSubstr("stride must be positive, got [0,1]"));
-  msg = error_of([](Graph& g) { ops::conv1d(in(g, "x", {1, 1, 4}), in(g, "w", {1, 1, 2}), {}, -2); });
+  msg = build_error([](Graph& g) { ops::conv1d(input(g, "x", {1, 1, 4}), input(g, "w", {1, 1, 2}), {}, -2); });
   EXPECT_THAT(msg, HasSubstr("op 'conv1d'"));
   EXPECT_THAT(msg, HasSubstr("stride must be positive, got [-2]"));
 }
 
 TEST(ConvErrors, NegativePad) {
-  std::string msg = error_of([](Graph& g) { ops::conv2d(in(g, "x", {1, 1, 4, 4}), in(g, "w", {1, 1, 2, 2}), {}, {1, 1}, {0, -1}); });
+  std::string msg = build_error([](Graph& g) { ops::conv2d(input(g, "x", {1, 1, 4, 4}), input(g, "w", {1, 1, 2, 2}), {}, {1, 1}, {0, -1}); });
   EXPECT_THAT(msg, HasSubstr("op 'conv2d'"));
   EXPECT_THAT(msg, HasSubstr("pad must be non-negative, got [0,-1]"));
 }
 
 TEST(ConvErrors, KernelLargerThanPaddedInput) {
-  std::string msg = error_of([](Graph& g) { ops::conv2d(in(g, "x", {1, 1, 3, 4}), in(g, "w", {1, 1, 5, 5}), {}, {1, 1}, {0, 1}); });
+  std::string msg = build_error([](Graph& g) { ops::conv2d(input(g, "x", {1, 1, 3, 4}), input(g, "w", {1, 1, 5, 5}), {}, {1, 1}, {0, 1}); });
   EXPECT_THAT(msg, HasSubstr("op 'conv2d'"));
   EXPECT_THAT(msg, HasSubstr("kernel 5x5 of filter [1,1,5,5] is larger than the padded input 3x6"));
   EXPECT_THAT(msg, HasSubstr("input 3x4"));
-  msg = error_of([](Graph& g) { ops::conv1d(in(g, "x", {2, 1, 3}), in(g, "w", {1, 1, 4})); });
+  msg = build_error([](Graph& g) { ops::conv1d(input(g, "x", {2, 1, 3}), input(g, "w", {1, 1, 4})); });
   EXPECT_THAT(msg, HasSubstr("op 'conv1d'"));
   EXPECT_THAT(msg, HasSubstr("kernel 4 of filter [1,1,4] is larger than the padded input 3"));
 }
 
 TEST(ConvErrors, WrongChannelCount) {
-  std::string msg = error_of([](Graph& g) { ops::conv2d(in(g, "x", {1, 3, 4, 4}), in(g, "w", {2, 4, 3, 3})); });
+  std::string msg = build_error([](Graph& g) { ops::conv2d(input(g, "x", {1, 3, 4, 4}), input(g, "w", {2, 4, 3, 3})); });
   EXPECT_THAT(msg, HasSubstr("op 'conv2d'"));
   EXPECT_THAT(msg, HasSubstr("x [1,3,4,4] has 3 channels but the filter [2,4,3,3] expects 4 channels"));
 }
 
 TEST(ConvErrors, MismatchedBias) {
   std::string msg =
-      error_of([](Graph& g) { ops::conv2d(in(g, "x", {1, 3, 4, 4}), in(g, "w", {2, 3, 3, 3}), in(g, "b", {3})); });
+      build_error([](Graph& g) { ops::conv2d(input(g, "x", {1, 3, 4, 4}), input(g, "w", {2, 3, 3, 3}), input(g, "b", {3})); });
   EXPECT_THAT(msg, HasSubstr("op 'conv2d'"));
   EXPECT_THAT(msg, HasSubstr("bias must have shape [2]"));
   EXPECT_THAT(msg, HasSubstr("got [3]"));
-  msg = error_of([](Graph& g) { ops::conv1d(in(g, "x", {1, 3, 4}), in(g, "w", {2, 3, 3}), in(g, "b", {2, 1})); });
+  msg = build_error([](Graph& g) { ops::conv1d(input(g, "x", {1, 3, 4}), input(g, "w", {2, 3, 3}), input(g, "b", {2, 1})); });
   EXPECT_THAT(msg, HasSubstr("op 'conv1d'"));
   EXPECT_THAT(msg, HasSubstr("bias must have shape [2]"));
   EXPECT_THAT(msg, HasSubstr("got [2,1]"));
 }
 
 TEST(ConvErrors, WrongRank) {
-  std::string msg = error_of([](Graph& g) { ops::conv2d(in(g, "x", {3, 4, 4}), in(g, "w", {2, 3, 3, 3})); });
+  std::string msg = build_error([](Graph& g) { ops::conv2d(input(g, "x", {3, 4, 4}), input(g, "w", {2, 3, 3, 3})); });
   EXPECT_THAT(msg, HasSubstr("op 'conv2d'"));
   EXPECT_THAT(msg, HasSubstr("x must have rank 4 [N,C,H,W], got shape [3,4,4]"));
-  msg = error_of([](Graph& g) { ops::conv2d(in(g, "x", {1, 3, 4, 4}), in(g, "w", {3, 3, 3})); });
+  msg = build_error([](Graph& g) { ops::conv2d(input(g, "x", {1, 3, 4, 4}), input(g, "w", {3, 3, 3})); });
   EXPECT_THAT(msg, HasSubstr("filter must have rank 4 [F,C/groups,KH,KW], got shape [3,3,3]"));
-  msg = error_of([](Graph& g) { ops::conv1d(in(g, "x", {1, 3, 4, 4}), in(g, "w", {2, 3, 3})); });
+  msg = build_error([](Graph& g) { ops::conv1d(input(g, "x", {1, 3, 4, 4}), input(g, "w", {2, 3, 3})); });
   EXPECT_THAT(msg, HasSubstr("op 'conv1d'"));
   EXPECT_THAT(msg, HasSubstr("x must have rank 3 [N,C,L], got shape [1,3,4,4]"));
 }
 
 TEST(ConvErrors, DtypeMismatch) {
   std::string msg =
-      error_of([](Graph& g) { ops::conv2d(in(g, "x", {1, 1, 4, 4}), in(g, "w", {1, 1, 2, 2}, DType::f64)); });
+      build_error([](Graph& g) { ops::conv2d(input(g, "x", {1, 1, 4, 4}), input(g, "w", {1, 1, 2, 2}, DType::f64)); });
   EXPECT_THAT(msg, HasSubstr("op 'conv2d'"));
   EXPECT_THAT(msg, HasSubstr("same dtype"));
 }
 
 TEST(ConvErrors, BackwardOpsCheckShapes) {
-  std::string msg = error_of([](Graph& g) {
-    ops::conv2d_grad_input(in(g, "dy", {1, 2, 3, 3}), in(g, "w", {2, 1, 2, 2}), {1, 1, 5, 5}, {1, 1}, {0, 0});
+  std::string msg = build_error([](Graph& g) {
+    ops::conv2d_grad_input(input(g, "dy", {1, 2, 3, 3}), input(g, "w", {2, 1, 2, 2}), {1, 1, 5, 5}, {1, 1}, {0, 0});
   });
   EXPECT_THAT(msg, HasSubstr("op 'conv2d_grad_input'"));
   EXPECT_THAT(msg, HasSubstr("dy must have the conv2d output shape [1,2,4,4]"));
-  msg = error_of([](Graph& g) {
-    ops::conv2d_grad_filter(in(g, "x", {1, 1, 5, 5}), in(g, "dy", {1, 2, 4, 4}), {2, 1, 2, 2}, {0, 1}, {0, 0});
+  msg = build_error([](Graph& g) {
+    ops::conv2d_grad_filter(input(g, "x", {1, 1, 5, 5}), input(g, "dy", {1, 2, 4, 4}), {2, 1, 2, 2}, {0, 1}, {0, 0});
   });
   EXPECT_THAT(msg, HasSubstr("op 'conv2d_grad_filter'"));
   EXPECT_THAT(msg, HasSubstr("stride must be positive"));
-  msg = error_of([](Graph& g) {
-    g.add_node("conv2d_grad_input", {in(g, "dy", {1, 2, 4, 4}), in(g, "w", {2, 1, 2, 2})}, {});
+  msg = build_error([](Graph& g) {
+    g.add_node("conv2d_grad_input", {input(g, "dy", {1, 2, 4, 4}), input(g, "w", {2, 1, 2, 2})}, {});
   });
   EXPECT_THAT(msg, HasSubstr("missing required attribute 'x_shape'"));
-  msg = error_of([](Graph& g) {
-    ops::conv2d_grad_input(in(g, "dy", {1, 2, 4, 4}), in(g, "w", {2, 1, 2, 2}), {1, 1, -5, 5}, {1, 1}, {0, 0});
+  msg = build_error([](Graph& g) {
+    ops::conv2d_grad_input(input(g, "dy", {1, 2, 4, 4}), input(g, "w", {2, 1, 2, 2}), {1, 1, -5, 5}, {1, 1}, {0, 0});
   });
   EXPECT_THAT(msg, HasSubstr("x shape [1,1,-5,5] has a negative dim"));
 }
 
 TEST(ConvErrors, GroupsMustDivideChannelsAndFilters) {
-  std::string msg = error_of([](Graph& g) {
-    ops::conv2d(in(g, "x", {2, 8, 5, 5}), in(g, "w", {4, 2, 3, 3}), {}, ops::ConvOptions{.groups = 3});
+  std::string msg = build_error([](Graph& g) {
+    ops::conv2d(input(g, "x", {2, 8, 5, 5}), input(g, "w", {4, 2, 3, 3}), {}, ops::ConvOptions{.groups = 3});
   });
   EXPECT_THAT(msg, HasSubstr("op 'conv2d'"));
   EXPECT_THAT(msg, HasSubstr("groups 3 must divide both the 8 channels of x [2,8,5,5] and the 4 filters of [4,2,3,3]"));
-  msg = error_of([](Graph& g) {
-    ops::conv2d(in(g, "x", {2, 8, 5, 5}), in(g, "w", {4, 2, 3, 3}), {}, ops::ConvOptions{.groups = 2});
+  msg = build_error([](Graph& g) {
+    ops::conv2d(input(g, "x", {2, 8, 5, 5}), input(g, "w", {4, 2, 3, 3}), {}, ops::ConvOptions{.groups = 2});
   });
   EXPECT_THAT(msg, HasSubstr("x [2,8,5,5] has 8 channels in 2 groups but the filter [4,2,3,3] expects 2 channels per group (4 per group)"));
-  msg = error_of([](Graph& g) {
-    ops::conv2d(in(g, "x", {2, 8, 5, 5}), in(g, "w", {4, 8, 3, 3}), {}, ops::ConvOptions{.groups = 0});
+  msg = build_error([](Graph& g) {
+    ops::conv2d(input(g, "x", {2, 8, 5, 5}), input(g, "w", {4, 8, 3, 3}), {}, ops::ConvOptions{.groups = 0});
   });
   EXPECT_THAT(msg, HasSubstr("groups must be at least 1, got 0"));
-  msg = error_of([](Graph& g) {
-    ops::conv1d(in(g, "x", {2, 6, 5}), in(g, "w", {4, 3, 3}), {}, ops::ConvOptions{.groups = 4});
+  msg = build_error([](Graph& g) {
+    ops::conv1d(input(g, "x", {2, 6, 5}), input(g, "w", {4, 3, 3}), {}, ops::ConvOptions{.groups = 4});
   });
   EXPECT_THAT(msg, HasSubstr("op 'conv1d'"));
   EXPECT_THAT(msg, HasSubstr("groups 4 must divide both the 6 channels"));
 }
 
 TEST(ConvErrors, DilationAndPadValues) {
-  std::string msg = error_of([](Graph& g) {
-    ops::conv2d(in(g, "x", {1, 1, 5, 5}), in(g, "w", {1, 1, 3, 3}), {}, ops::ConvOptions{.dilation = {0, 1}});
+  std::string msg = build_error([](Graph& g) {
+    ops::conv2d(input(g, "x", {1, 1, 5, 5}), input(g, "w", {1, 1, 3, 3}), {}, ops::ConvOptions{.dilation = {0, 1}});
   });
   EXPECT_THAT(msg, HasSubstr("dilation must be positive, got [0,1]"));
-  msg = error_of([](Graph& g) {
-    ops::conv2d(in(g, "x", {1, 1, 5, 5}), in(g, "w", {1, 1, 3, 3}), {}, ops::ConvOptions{.dilation = {2}});
+  msg = build_error([](Graph& g) {
+    ops::conv2d(input(g, "x", {1, 1, 5, 5}), input(g, "w", {1, 1, 3, 3}), {}, ops::ConvOptions{.dilation = {2}});
   });
   EXPECT_THAT(msg, HasSubstr("dilation must have 2 values [height,width], got [2]"));
-  msg = error_of([](Graph& g) {
-    ops::conv2d(in(g, "x", {1, 1, 5, 5}), in(g, "w", {1, 1, 3, 3}), {}, ops::ConvOptions{.pad = {1, 1, 1}});
+  msg = build_error([](Graph& g) {
+    ops::conv2d(input(g, "x", {1, 1, 5, 5}), input(g, "w", {1, 1, 3, 3}), {}, ops::ConvOptions{.pad = {1, 1, 1}});
   });
   EXPECT_THAT(msg, HasSubstr("pad must have 2 values (both sides) or 4 ([top,left,bottom,right]), got [1,1,1]"));
   // A dilated 3x3 reaches 5 cells: too wide for 4 columns even with one column of padding.
-  msg = error_of([](Graph& g) {
-    ops::conv2d(in(g, "x", {1, 1, 6, 3}), in(g, "w", {1, 1, 3, 3}), {}, ops::ConvOptions{.pad = {0, 1, 0, 0}, .dilation = {2, 2}});
+  msg = build_error([](Graph& g) {
+    ops::conv2d(input(g, "x", {1, 1, 6, 3}), input(g, "w", {1, 1, 3, 3}), {}, ops::ConvOptions{.pad = {0, 1, 0, 0}, .dilation = {2, 2}});
   });
   EXPECT_THAT(msg, HasSubstr("kernel 3x3 of filter [1,1,3,3] dilated by [2,2] (extent 5x5) is larger than the padded input 6x4"));
-  msg = error_of([](Graph& g) {
-    g.add_node("conv1d", {in(g, "x", {1, 1, 5}), in(g, "w", {1, 1, 3})}, {{"pad_end", std::int64_t{-3}}});
+  msg = build_error([](Graph& g) {
+    g.add_node("conv1d", {input(g, "x", {1, 1, 5}), input(g, "w", {1, 1, 3})}, {{"pad_end", std::int64_t{-3}}});
   });
   EXPECT_THAT(msg, HasSubstr("pad_end must be non-negative (or -1: the same as pad), got -3"));
 }
 
 TEST(ConvErrors, TransposedConvolutionChecks) {
-  std::string msg = error_of([](Graph& g) {
-    ops::conv_transpose2d(in(g, "x", {1, 2, 3, 3}), in(g, "w", {2, 3, 3, 3}), {}, ops::ConvOptions{.stride = {2, 2}}, {2, 0});
+  std::string msg = build_error([](Graph& g) {
+    ops::conv_transpose2d(input(g, "x", {1, 2, 3, 3}), input(g, "w", {2, 3, 3, 3}), {}, ops::ConvOptions{.stride = {2, 2}}, {2, 0});
   });
   EXPECT_THAT(msg, HasSubstr("op 'conv_transpose2d'"));
   EXPECT_THAT(msg, HasSubstr("output_padding 2 must be non-negative and smaller than the stride 2 or the dilation 1"));
-  msg = error_of([](Graph& g) {
-    ops::conv_transpose2d(in(g, "x", {1, 2, 3, 3}), in(g, "w", {3, 3, 3, 3}), {}, ops::ConvOptions{});
+  msg = build_error([](Graph& g) {
+    ops::conv_transpose2d(input(g, "x", {1, 2, 3, 3}), input(g, "w", {3, 3, 3, 3}), {}, ops::ConvOptions{});
   });
   EXPECT_THAT(msg, HasSubstr("x [1,2,3,3] has 2 channels but the filter [3,3,3,3] takes 3"));
-  msg = error_of([](Graph& g) {
-    ops::conv_transpose2d(in(g, "x", {1, 2, 1, 1}), in(g, "w", {2, 3, 1, 1}), {}, ops::ConvOptions{.pad = {1, 1}});
+  msg = build_error([](Graph& g) {
+    ops::conv_transpose2d(input(g, "x", {1, 2, 1, 1}), input(g, "w", {2, 3, 1, 1}), {}, ops::ConvOptions{.pad = {1, 1}});
   });
   EXPECT_THAT(msg, HasSubstr("height: the output extent -1 is not positive"));
 }

@@ -173,23 +173,6 @@ DAGRAD_OP_REFERENCES(elementwise) {
   };
 }
 
-namespace {
-
-// The message of the Error thrown by build(g), or "" when nothing is thrown.
-std::string build_error(const std::function<void(Graph&)>& build) {
-  Graph g;
-  try {
-    build(g);
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
-}
-
-Value input(Graph& g, const char* name, Shape shape, DType dtype = DType::f32) { return g.input(name, {dtype, std::move(shape)}); }
-
-}  // namespace
-
 TEST(ElementwiseErrors, AddShapesThatDoNotBroadcast) {
   std::string msg = build_error([](Graph& g) { ops::add(input(g, "a", {2, 3}), input(g, "b", {4})); });
   EXPECT_NE(msg.find("op 'add'"), std::string::npos) << msg;

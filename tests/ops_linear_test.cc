@@ -88,22 +88,6 @@ DAGRAD_OP_REFERENCES(linear) {
   };
 }
 
-namespace {
-
-std::string build_error(const std::function<void(Graph&)>& build) {
-  Graph g;
-  try {
-    build(g);
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
-}
-
-Value input(Graph& g, const char* name, Shape shape, DType dtype = DType::f32) { return g.input(name, {dtype, std::move(shape)}); }
-
-}  // namespace
-
 TEST(LinearErrors, MatmulInnerDimsMismatch) {
   std::string msg = build_error([](Graph& g) { ops::matmul(input(g, "a", {2, 3}), input(g, "b", {4, 5})); });
   EXPECT_NE(msg.find("op 'matmul'"), std::string::npos) << msg;

@@ -104,15 +104,6 @@ DAGRAD_OP_REFERENCES(norm) {
 
 namespace {
 
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "no error";
-}
-
 std::vector<Tensor> run_batch_norm(const Tensor& x, std::vector<double> rm, std::vector<double> rv, bool training) {
   const std::int64_t c = x.dim(1);
   return autodiff::run_op("batch_norm", {{"training", training}},

@@ -99,15 +99,6 @@ DAGRAD_OP_REFERENCES(reduce) {
 
 namespace {
 
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "no error";
-}
-
 AttrMap axes(Ints list, bool keepdims = false) { return {{"axes", std::move(list)}, {"keepdims", keepdims}}; }
 
 Tensor one(const std::string& op, const AttrMap& attrs, std::vector<Tensor> inputs) { return autodiff::run_op(op, attrs, inputs)[0]; }

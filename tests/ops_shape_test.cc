@@ -192,18 +192,6 @@ DAGRAD_OP_REFERENCES(shape) {
 
 namespace {
 
-// The message of the Error thrown by build(g), or "" when nothing is thrown.
-std::string build_error(const std::function<void(Graph&)>& build) {
-  Graph g;
-  try {
-    build(g);
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
-}
-
-Value input(Graph& g, const char* name, Shape shape, DType dtype = DType::f32) { return g.input(name, {dtype, std::move(shape)}); }
 
 #define EXPECT_HAS(msg, text) EXPECT_NE((msg).find(text), std::string::npos) << (msg)
 
