@@ -56,7 +56,7 @@ void register_avg_pool2d(OpRegistry& registry) {
         });
       },
       .grad = [](const AvgPool2dAttrs& a, GradContext& g) {
-        const kernels::AvgPool2dGradAttrs attrs{g.shape(0), a.window, a.stride, a.pad, a.ceil_mode, a.count_include_pad};
+        const kernels::AvgPool2dGradAttrs attrs{a, g.shape(0)};
         return std::vector{g.graph().add_node("avg_pool2d_grad", {g.dy()}, write_attrs(attrs))[0]};
       },
   }));

@@ -13,7 +13,7 @@ using kernels::AvgPool2dGradAttrs;
 
 Value avg_pool2d_grad(Value dy, Shape x_shape, Int2 window, Int2 stride, Int2 pad) {
   return dy.graph().add_node("avg_pool2d_grad", {dy},
-                             write_attrs(AvgPool2dGradAttrs{std::move(x_shape), window, stride, pad}))[0];
+                             write_attrs(AvgPool2dGradAttrs{{.window = window, .stride = stride, .pad = pad}, std::move(x_shape)}))[0];
 }
 
 void register_avg_pool2d_grad(OpRegistry& registry) {

@@ -2,6 +2,7 @@
 // Gradient: dy reshaped to [N,C,1,1], broadcast over the plane and scaled by 1 / (H * W).
 #include "graph/op.h"
 #include "ops/kernels/parallel.h"
+#include "ops/kernels/pool.h"
 #include "ops/ops.h"
 
 namespace dagrad::ops {
@@ -15,13 +16,7 @@ void register_global_avg_pool(OpRegistry& registry) {
       .inputs = {"x"},
       .examples = {{.label = "nchw", .inputs = {{.shape = {2, 3, 4, 5}}}},
                    {.label = "one_pixel", .inputs = {{.shape = {3, 2, 1, 1}}}}},
-      .infer = [](const NoAttrs&, InferContext& c) {
-        c.expect_rank(0, 4);
-        c.expect_float(0);
-        const Shape& x = c.shape(0);
-        if (x[2] == 0 || x[3] == 0) c.fail("spatial dims height ", x[2], " x width ", x[3], " must not be empty");
-        return std::vector{TensorType{c.dtype(0), {x[0], x[1]}}};
-      },
+      .infer = [](const NoAttrs&, InferContext& c) { return kernels::global_pool_infer(c); },
       .forward = [](const NoAttrs&, KernelContext& k) {
         dispatch_float(k.input(0).dtype(), [&]<class T>() {
           const Shape& xs = k.input(0).shape();

@@ -20,13 +20,7 @@ void register_global_max_pool(OpRegistry& registry) {
       .examples = {{.label = "nchw", .inputs = {{.shape = {2, 3, 4, 5}, .min_abs = 0.05}}},
                    {.label = "one_pixel", .inputs = {{.shape = {3, 2, 1, 1}, .min_abs = 0.05}}},
                    {.label = "wide_row", .inputs = {{.shape = {1, 4, 1, 37}, .min_abs = 0.05}}}},
-      .infer = [](const NoAttrs&, InferContext& c) {
-        c.expect_rank(0, 4);
-        c.expect_float(0);
-        const Shape& x = c.shape(0);
-        if (x[2] == 0 || x[3] == 0) c.fail("spatial dims height ", x[2], " x width ", x[3], " must not be empty");
-        return std::vector{TensorType{c.dtype(0), {x[0], x[1]}}};
-      },
+      .infer = [](const NoAttrs&, InferContext& c) { return kernels::global_pool_infer(c); },
       .forward = [](const NoAttrs&, KernelContext& k) {
         dispatch_float(k.input(0).dtype(), [&]<class T>() {
           const Shape& xs = k.input(0).shape();

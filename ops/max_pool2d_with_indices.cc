@@ -52,7 +52,7 @@ void register_max_pool2d_with_indices(OpRegistry& registry) {
       },
       .grad = [](const MaxPool2dAttrs& a, GradContext& g) {
         const Shape x = g.shape(0);
-        const kernels::MaxPoolIndicesGradAttrs attrs{a.window, a.stride, a.pad, {x[2], x[3]}, a.dilation, a.ceil_mode};
+        const kernels::MaxPoolIndicesGradAttrs attrs{a, {x[2], x[3]}};
         return std::vector{g.graph().add_node("max_pool2d_with_indices_grad", {g.output(1), g.dy(0)}, write_attrs(attrs))[0]};
       },
   }));

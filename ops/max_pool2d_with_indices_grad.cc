@@ -14,7 +14,7 @@ using kernels::MaxPoolIndicesGradAttrs;
 
 Value max_pool2d_with_indices_grad(Value indices, Value dy, Int2 window, Int2 stride, Int2 pad, Int2 input_size) {
   return dy.graph().add_node("max_pool2d_with_indices_grad", {indices, dy},
-                             write_attrs(MaxPoolIndicesGradAttrs{window, stride, pad, input_size}))[0];
+                             write_attrs(MaxPoolIndicesGradAttrs{{.window = window, .stride = stride, .pad = pad}, input_size}))[0];
 }
 
 void register_max_pool2d_with_indices_grad(OpRegistry& registry) {

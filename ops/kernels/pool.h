@@ -37,20 +37,11 @@ struct MaxPool2dAttrs {
 };
 
 // Attributes of max_pool2d_with_indices_grad: the forward's, and the pooled x's height and width.
-struct MaxPoolIndicesGradAttrs {
-  Int2 window{0, 0};
-  Int2 stride{0, 0};
-  Int2 pad{0, 0};
+struct MaxPoolIndicesGradAttrs : MaxPool2dAttrs {
   Int2 input_size{0, 0};  // dx takes it
-  Int2 dilation{1, 1};
-  bool ceil_mode = false;
   template <class V> void fields(V& v) {
-    v.required("window", window);
-    v.required("stride", stride);
-    v("pad", pad);
+    MaxPool2dAttrs::fields(v);
     v.required("input_size", input_size);
-    v("dilation", dilation);
-    v("ceil_mode", ceil_mode);
   }
 };
 
@@ -71,23 +62,23 @@ struct AvgPool2dAttrs {
 };
 
 // Attributes of avg_pool2d_grad: the forward's, and the pooled x's shape.
-struct AvgPool2dGradAttrs {
+struct AvgPool2dGradAttrs : AvgPool2dAttrs {
   std::vector<std::int64_t> x_shape;
-  Int2 window{0, 0};
-  Int2 stride{0, 0};
-  Int2 pad{0, 0};
-  bool ceil_mode = false;
-  bool count_include_pad = true;
   template <class V> void fields(V& v) {
     v.required("x_shape", x_shape);
-    v.required("window", window);
-    v.required("stride", stride);
-    v("pad", pad);
-    v("ceil_mode", ceil_mode);
-    v("count_include_pad", count_include_pad);
+    AvgPool2dAttrs::fields(v);
   }
-  AvgPool2dAttrs forward() const { return {window, stride, pad, ceil_mode, count_include_pad}; }
+  const AvgPool2dAttrs& forward() const { return *this; }
 };
+
+// The shape rule of global_avg_pool and global_max_pool: a float NCHW x with a non-empty plane -> [N,C].
+inline std::vector<TensorType> global_pool_infer(InferContext& c) {
+  c.expect_rank(0, 4);
+  c.expect_float(0);
+  const Shape& x = c.shape(0);
+  if (x[2] == 0 || x[3] == 0) c.fail("spatial dims height ", x[2], " x width ", x[3], " must not be empty");
+  return std::vector{TensorType{c.dtype(0), {x[0], x[1]}}};
+}
 
 // One spatial dim of a pooling window.
 struct PoolDim {
