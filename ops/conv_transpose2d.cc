@@ -3,11 +3,13 @@
 // y [N,F,(H-1)*stride - pad_begin - pad_end + dilation*(KH-1) + output_padding + 1, ...]. The
 // forward pass is conv2d's input-gradient kernel; the gradients are conv2d (for x) and conv2d's
 // filter gradient with x and dy in swapped roles (for w).
+#include <algorithm>
 #include <array>
 #include <utility>
 
 #include "graph/op.h"
 #include "ops/kernels/conv.h"
+#include "ops/kernels/parallel.h"
 #include "ops/ops.h"
 
 namespace dagrad::ops {
@@ -130,12 +132,14 @@ void register_conv_transpose2d(OpRegistry& registry) {
           kernels::conv_backward_input<T>(g, k.input(0).data<T>().data(), k.input(1).data<T>().data(), y);
           if (k.num_inputs() < 3) return;
           const T* bias = k.input(2).data<T>().data();
-          const std::int64_t plane = y_shape[2] * y_shape[3];
-          for (std::int64_t n = 0; n < y_shape[0]; ++n)
-            for (std::int64_t f = 0; f < y_shape[1]; ++f) {
-              T* row = y + (n * y_shape[1] + f) * plane;
-              for (std::int64_t p = 0; p < plane; ++p) row[p] += bias[f];
+          const std::int64_t plane = y_shape[2] * y_shape[3], channels = y_shape[1];
+          const std::int64_t grain = std::max<std::int64_t>(1, kernels::kElementwiseGrain / std::max<std::int64_t>(1, plane));
+          kernels::parallel_chunks(y_shape[0] * channels, grain, [&](std::int64_t begin, std::int64_t end) {
+            for (std::int64_t i = begin; i < end; ++i) {
+              T* row = y + i * plane;
+              for (std::int64_t p = 0; p < plane; ++p) row[p] += bias[i % channels];
             }
+          });
         });
       },
       .grad = [](const ConvTranspose2dAttrs& a, GradContext& g) {
