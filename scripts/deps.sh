@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs everything dagrad needs to build, test and train on a fresh Debian 12 machine (as root).
 #   scripts/deps.sh           the build, the tests and training
-#   scripts/deps.sh --bench   also /usr/bin/time and PyTorch, for the README's measurements
+#   scripts/deps.sh --bench   also /usr/bin/time, for the README's measurements
 set -euo pipefail
 bench=0
 for arg in "$@"; do
@@ -16,6 +16,8 @@ packages=(
   libboost-graph-dev libboost-program-options-dev # graph algorithms, CLI
   libtbb-dev                                      # the one thread pool
   libprotobuf-dev protobuf-compiler               # model files
+  libonnx-dev                                     # ONNX import/export: schema, checker, shape inference
+  libonnx-testdata                                # ONNX's conformance cases (the interop tests)
   libgtest-dev libgmock-dev                       # tests
   libopenblas-dev                                 # tuned sgemm/dgemm for convolution and dense
   zlib1g-dev                                      # gzip'd IDX datasets
@@ -24,9 +26,10 @@ packages=(
   graphviz                                        # svg/png graph drawings
   clang libclang-rt-14-dev                        # libFuzzer target
   python3-numpy                                   # checks that dumped .npy files load
+  python3-torch python3-torchvision               # the interop tests export torchvision models with torch.onnx
 )
 if [ "$bench" = 1 ]; then
-  packages+=(time python3-torch)                  # peak RSS and the PyTorch comparison runs
+  packages+=(time)                                # peak RSS of the comparison runs
 fi
 missing=()
 for p in "${packages[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
