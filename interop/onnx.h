@@ -49,4 +49,10 @@ void export_onnx(const Model& model, const std::string& path, const OnnxExportOp
 // dagrad::Error with the checker's message and the file name.
 void check_onnx_file(const std::string& path);
 
+// One ONNX TensorProto in a file of its own (the conformance cases' input_K.pb / output_K.pb):
+// float32, float64 or int64. `name` receives the proto's name when given.
+Tensor read_onnx_tensor_file(const std::string& path, std::string* name = nullptr);
+// Writes a tensor as a TensorProto file atomically.
+void write_onnx_tensor_file(const Tensor& tensor, const std::string& name, const std::string& path);
+
 }  // namespace dagrad::interop
