@@ -2,6 +2,8 @@
 // gradients and optimizer state stay behind. Each dagrad node becomes one ONNX node of the same
 // name where ONNX has the op; helper nodes and initializers (Reshape's shape, Clip's bounds, ...)
 // are named "<node>/<what>". Values keep their dagrad names, so a re-import finds every parameter.
+// When a node needs several ONNX nodes, the last one (which computes the dagrad node's output) has
+// the node's name and the ones before it "<node>/<what>", the importer's convention in reverse.
 // Every op without an ONNX form is collected and reported in one error. The result passes the
 // full check (checker + strict shape inference) before it is returned.
 #include <algorithm>
@@ -95,6 +97,8 @@ class Exporter {
     if (g_.loss() != kNoValue && std::find(outputs.begin(), outputs.end(), g_.loss()) == outputs.end())
       outputs.push_back(g_.loss());
     for (ValueId id : outputs) {
+      const ValueInfo& v = g_.value(id);
+      if (v.kind == ValueKind::result && g_.node(v.producer).backward) continue;  // gradients
       if (onnx_name_[id].empty()) use(id, "graph output");
       describe(*graph_->add_output(), id);
     }
@@ -327,15 +331,15 @@ class Exporter {
         emit_unary("HardSwish");
       } else {  // x * HardSigmoid(x) with alpha 1/6, beta 1/2: the same function, two nodes
         const std::string gate = helper("gate");
-        auto& hs = emit("HardSigmoid", {in(0)}, {gate});
+        auto& hs = emit("HardSigmoid", gate, {in(0)}, {gate});
         set_float(hs, "alpha", 1.0 / 6.0);
         set_float(hs, "beta", 0.5);
-        emit("Mul", helper("mul"), {in(0), gate}, {out(0)});
+        emit("Mul", {in(0), gate}, {out(0)});
       }
     } else if (op == "silu") {  // x * sigmoid(x)
       const std::string gate = helper("sigmoid");
-      emit("Sigmoid", {in(0)}, {gate});
-      emit("Mul", helper("mul"), {in(0), gate}, {out(0)});
+      emit("Sigmoid", gate, {in(0)}, {gate});
+      emit("Mul", {in(0), gate}, {out(0)});
     } else if (op == "clip") {
       const DType dtype = input_dtype(0);
       emit("Clip", {in(0), scalar_initializer("min", dtype, float_attr("min")), scalar_initializer("max", dtype, float_attr("max"))},
@@ -370,9 +374,9 @@ class Exporter {
       translate_adaptive_avg_pool();
     } else if (op == "global_avg_pool" || op == "global_max_pool") {
       // dagrad's global pools return [N,C]; ONNX's keep [N,C,1,1].
-      const std::string pooled = helper("pooled");
-      emit(op == "global_avg_pool" ? "GlobalAveragePool" : "GlobalMaxPool", {in(0)}, {pooled});
-      set(emit("Flatten", helper("flatten"), {pooled}, {out(0)}), "axis", std::int64_t{1});
+      const std::string pooled = helper("pool");
+      emit(op == "global_avg_pool" ? "GlobalAveragePool" : "GlobalMaxPool", pooled, {in(0)}, {pooled});
+      set(emit("Flatten", {pooled}, {out(0)}), "axis", std::int64_t{1});
     } else if (op == "flatten") {
       set(emit_unary("Flatten"), "axis", std::int64_t{1});
     } else if (op == "reshape") {
@@ -500,10 +504,10 @@ class Exporter {
       if (d < lead || (target[d - lead] == 1 && x[d] != 1)) axes.push_back(static_cast<std::int64_t>(d));
     if (options_.symbolic_batch && lead == 0 && input_batched(0) && output_batched_now(0)) target[0] = 0;
     const std::string summed = helper("sum");
-    auto& sum = emit("ReduceSum", {in(0), ints_initializer("axes", axes)}, {summed});
+    auto& sum = emit("ReduceSum", summed, {in(0), ints_initializer("axes", axes)}, {summed});
     set(sum, "keepdims", std::int64_t{1});
     set(sum, "noop_with_empty_axes", std::int64_t{1});
-    emit("Reshape", helper("reshape"), {summed, ints_initializer("target", target)}, {out(0)});
+    emit("Reshape", {summed, ints_initializer("target", target)}, {out(0)});
   }
 
   // Empty axes reduce nothing in dagrad but everything in ONNX before opset 18: an Identity then.

@@ -1,0 +1,344 @@
+// ONNX export: every zoo model (small configurations) exported at opset 13 and 17 in inference
+// and training form passes ONNX's full check, re-imports and runs bitwise equal to the original
+// (outputs, loss, batch-norm running statistics, parameter gradients), with parameter and node
+// names kept; the symbolic batch re-imports at another batch; and the error rows.
+#include <cstdint>
+#include <filesystem>
+#include <fstream>
+#include <random>
+#include <set>
+#include <unistd.h>
+#include <string>
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "autodiff/grad.h"
+#include "interop/onnx.h"
+#include "models/zoo.h"
+#include "onnx/onnx_pb.h"
+#include "runtime/runtime.h"
+
+namespace dagrad::interop {
+namespace {
+
+namespace fs = std::filesystem;
+using ::testing::HasSubstr;
+
+// Small configurations of every zoo model: the reducible ones at width/8, the others on small
+// images (AlexNet needs 64x64 to keep its three 3x3/2 pools non-empty).
+models::ModelOptions small_options(const std::string& name, std::int64_t batch, bool training) {
+  models::ModelOptions o{.batch = batch, .seed = 11, .training = training, .classes = 5};
+  const models::ZooEntry& entry = models::zoo_entry(name);
+  if (entry.reducible) o.width_divisor = 8;
+  if (entry.input_shape.at(1) >= 64) o.input_shape = {entry.input_shape[0], name == "alexnet" ? 64 : 32, name == "alexnet" ? 64 : 32};
+  return o;
+}
+
+Model make_model(const std::string& name, std::int64_t batch, bool training) {
+  Model m;
+  m.graph = models::build_model(name, small_options(name, batch, training));
+  m.metadata["model"] = name;
+  // Parameters and state drawn at random (not the initializers' ones and zeros), so that running
+  // statistics and biases take part in the comparison.
+  std::mt19937_64 rng(5);
+  std::normal_distribution<double> normal(0, 0.3);
+  std::uniform_real_distribution<double> positive(0.5, 1.5);
+  for (ValueId id : m.graph.values_of_kind(ValueKind::parameter)) {
+    const ValueInfo& v = m.graph.value(id);
+    Tensor t = initialize(v.init, v.type);
+    if (v.init.kind == "zeros" || v.init.kind == "ones")
+      for (float& x : t.data<float>()) x = static_cast<float>(x + normal(rng));
+    m.parameters.emplace(v.name, std::move(t));
+  }
+  for (ValueId id : m.graph.values_of_kind(ValueKind::state)) {
+    const ValueInfo& v = m.graph.value(id);
+    Tensor t(v.type.dtype, v.type.shape);
+    const bool variance = v.name.ends_with("running_var");
+    for (float& x : t.data<float>()) x = static_cast<float>(variance ? positive(rng) : normal(rng));
+    m.state.emplace(v.name, std::move(t));
+  }
+  return m;
+}
+
+// The model with its batch norms in the form ONNX states exactly: the population variance in the
+// running variance (dagrad's default is PyTorch's unbiased one, which ONNX has no attribute for),
+// and eps and momentum that a float attribute holds (ONNX's epsilon and momentum are float32;
+// dagrad's are double). The graph is rebuilt node by node with those attributes.
+Model with_onnx_exact_batch_norm(const Model& model) {
+  const Graph& g = model.graph;
+  Model out = model;
+  out.graph = Graph();
+  Graph& r = out.graph;
+  std::vector<ValueId> map(g.values().size(), kNoValue);
+  for (std::size_t id = 0; id < g.values().size(); ++id) {
+    const ValueInfo& v = g.values()[id];
+    switch (v.kind) {
+      case ValueKind::input: map[id] = r.input(v.name, v.type).id(); break;
+      case ValueKind::parameter: map[id] = r.parameter(v.name, v.type, v.init).id(); break;
+      case ValueKind::state: map[id] = r.state(v.name, v.type, v.init).id(); break;
+      case ValueKind::constant: map[id] = r.constant(v.name, *v.constant).id(); break;
+      case ValueKind::result: break;
+    }
+  }
+  for (const Node& n : g.nodes()) {
+    AttrMap attrs = n.attrs;
+    if (n.op == "batch_norm") {
+      const double momentum = std::get<double>(attrs.at("momentum")), eps = std::get<double>(attrs.at("eps"));
+      attrs["momentum"] = 1.0 - static_cast<double>(static_cast<float>(1.0 - momentum));
+      attrs["eps"] = static_cast<double>(static_cast<float>(eps));
+      attrs["running_var_unbiased"] = false;
+    }
+    std::vector<ValueId> inputs;
+    for (ValueId id : n.inputs) inputs.push_back(id == kNoValue ? kNoValue : map.at(id));
+    const std::vector<ValueId> outs = r.add_node_ids(n.op, inputs, attrs, n.name, n.backward);
+    for (std::size_t i = 0; i < outs.size(); ++i) {
+      map.at(n.outputs[i]) = outs[i];
+      if (r.value(outs[i]).name != g.value(n.outputs[i]).name) r.rename_value(outs[i], g.value(n.outputs[i]).name);
+    }
+  }
+  for (ValueId id : g.outputs()) r.mark_output(r.handle(map[id]));
+  if (g.loss() != kNoValue) r.set_loss(r.handle(map[g.loss()]));
+  for (auto [state, next] : g.state_updates()) r.add_state_update(map[state], map[next]);
+  return out;
+}
+
+TensorMap random_inputs(const Graph& g, std::uint64_t seed) {
+  TensorMap inputs;
+  std::mt19937_64 rng(seed);
+  std::normal_distribution<double> normal(0, 1);
+  const std::int64_t classes = g.value(g.at("logits")).type.shape.at(1);
+  for (ValueId id : g.values_of_kind(ValueKind::input)) {
+    const ValueInfo& v = g.value(id);
+    Tensor t(v.type.dtype, v.type.shape);
+    if (v.type.dtype == DType::i64) {
+      for (std::int64_t& x : t.data<std::int64_t>()) x = static_cast<std::int64_t>(rng() % static_cast<std::uint64_t>(classes));
+    } else {
+      for (float& x : t.data<float>()) x = static_cast<float>(normal(rng));
+    }
+    inputs.emplace(v.name, std::move(t));
+  }
+  return inputs;
+}
+
+// Every fetched value of a run (outputs, loss, state updates, gradients) by name.
+TensorMap run_named(const Graph& g, const Model& model, const TensorMap& inputs) {
+  runtime::Plan plan = runtime::compile(g, {.threads = 2});
+  runtime::RunResult r = runtime::run(plan, runtime::feeds_from({&inputs, &model.parameters, &model.state}), 3);
+  TensorMap named;
+  for (ValueId id : plan.fetches()) named.emplace(g.value(id).name, r.at(id));
+  // State updates and gradients under the name of what they update or differentiate.
+  for (auto [state, next] : g.state_updates()) named.emplace("next/" + g.value(state).name, r.at(next));
+  for (auto [wrt, grad] : g.gradients()) named.emplace("grad/" + g.value(wrt).name, r.at(grad));
+  return named;
+}
+
+void expect_bitwise(const TensorMap& original, const TensorMap& imported, const std::vector<std::string>& names) {
+  for (const std::string& name : names) {
+    SCOPED_TRACE(name);
+    ASSERT_TRUE(original.count(name)) << "original run lacks " << name;
+    ASSERT_TRUE(imported.count(name)) << "imported run lacks " << name;
+    const Tensor& a = original.at(name);
+    const Tensor& b = imported.at(name);
+    ASSERT_EQ(a.shape(), b.shape());
+    if (bitwise_equal(a, b)) continue;
+    double worst = 0;
+    std::int64_t at = 0;
+    for (std::int64_t i = 0; i < a.numel(); ++i)
+      if (std::abs(a.at(i) - b.at(i)) > worst) worst = std::abs(a.at(i) - b.at(i)), at = i;
+    ADD_FAILURE() << name << " differs: worst |diff| " << worst << " at " << at << " (" << a.at(at) << " vs " << b.at(at) << ")";
+  }
+}
+
+struct RoundTrip {
+  std::string model;
+  int opset;
+  bool training;
+};
+std::string row_name(const ::testing::TestParamInfo<RoundTrip>& info) {
+  return info.param.model + "_opset" + std::to_string(info.param.opset) + (info.param.training ? "_training" : "_inference");
+}
+
+class OnnxExportRoundTrip : public ::testing::TestWithParam<RoundTrip> {};
+
+TEST_P(OnnxExportRoundTrip, ChecksReimportsAndRunsBitwiseEqual) {
+  const RoundTrip& row = GetParam();
+  const Model original = with_onnx_exact_batch_norm(make_model(row.model, 2, row.training));
+  const std::string bytes = export_onnx_bytes(original, {.opset = row.opset});
+
+  onnx::ModelProto proto;
+  ASSERT_TRUE(proto.ParseFromString(bytes));
+  EXPECT_EQ(proto.opset_import(0).version(), row.opset);
+  EXPECT_EQ(proto.ir_version(), row.opset == 17 ? 8 : 7);
+  EXPECT_EQ(proto.producer_name(), "dagrad");
+  EXPECT_EQ(proto.graph().input(0).type().tensor_type().shape().dim(0).dim_param(), "N");
+  std::set<std::string> onnx_nodes;
+  for (const auto& n : proto.graph().node()) onnx_nodes.insert(n.name());
+  for (const Node& n : original.graph.nodes())
+    if (!n.backward) {
+      EXPECT_TRUE(onnx_nodes.count(n.name)) << "ONNX node for " << n.name;
+    }
+
+  const Model imported = import_onnx_bytes(bytes, row.model + ".onnx", "", {.batch = 2, .training = row.training});
+  // Names kept: every parameter and state tensor, with its value.
+  for (const auto& [name, tensor] : original.parameters) {
+    ASSERT_TRUE(imported.parameters.count(name)) << "parameter " << name;
+    EXPECT_TRUE(bitwise_equal(tensor, imported.parameters.at(name))) << name;
+  }
+  for (const auto& [name, tensor] : original.state) {
+    ASSERT_TRUE(imported.state.count(name)) << "state " << name;
+    EXPECT_TRUE(bitwise_equal(tensor, imported.state.at(name))) << name;
+  }
+  std::set<std::string> imported_nodes;
+  for (const Node& n : imported.graph.nodes()) imported_nodes.insert(n.name);
+  for (const Node& n : original.graph.nodes())
+    if (!n.backward) {
+      EXPECT_TRUE(imported_nodes.count(n.name)) << "imported node " << n.name;
+    }
+  ASSERT_NE(imported.graph.loss(), kNoValue);
+  EXPECT_EQ(imported.graph.value(imported.graph.loss()).name, original.graph.value(original.graph.loss()).name);
+
+  const TensorMap inputs = random_inputs(original.graph, 17);
+  std::vector<std::string> compared = {"logits", original.graph.value(original.graph.loss()).name};
+  if (row.training)
+    for (auto [state, next] : original.graph.state_updates()) compared.push_back("next/" + original.graph.value(state).name);
+  expect_bitwise(run_named(original.graph, original, inputs), run_named(imported.graph, imported, inputs), compared);
+
+  // Gradients: autodiff of both graphs gives the same parameter gradients.
+  if (row.training) {
+    const Graph original_grads = autodiff::grad_parameters(original.graph).graph;
+    const Graph imported_grads = autodiff::grad_parameters(imported.graph).graph;
+    std::vector<std::string> grads;
+    for (const auto& [name, tensor] : original.parameters) grads.push_back("grad/" + name);
+    expect_bitwise(run_named(original_grads, original, inputs), run_named(imported_grads, imported, inputs), grads);
+  }
+}
+
+std::vector<RoundTrip> all_rows() {
+  std::vector<RoundTrip> rows;
+  for (const models::ZooEntry& entry : models::zoo_models())
+    for (int opset : {13, 17})
+      for (bool training : {false, true}) rows.push_back({entry.name, opset, training});
+  return rows;
+}
+INSTANTIATE_TEST_SUITE_P(Zoo, OnnxExportRoundTrip, ::testing::ValuesIn(all_rows()), row_name);
+
+// The symbolic batch: a file exported at batch 2 imports at batch 3 and computes what the model
+// built at batch 3 computes.
+TEST(OnnxExport, SymbolicBatchReimportsAtAnotherBatch) {
+  for (const char* name : {"resnet_tiny", "squeezenet1_1", "densenet121"}) {
+    SCOPED_TRACE(name);
+    const Model at2 = make_model(name, 2, false);
+    Model at3 = make_model(name, 3, false);
+    at3.parameters = at2.parameters;
+    at3.state = at2.state;
+    const Model imported = import_onnx_bytes(export_onnx_bytes(at2), "m.onnx", "", {.batch = 3});
+    const TensorMap inputs = random_inputs(at3.graph, 23);
+    EXPECT_EQ(imported.graph.value(imported.graph.at("logits")).type.shape, (Shape{3, 5}));
+    expect_bitwise(run_named(at3.graph, at3, inputs), run_named(imported.graph, imported, inputs), {"logits", "loss"});
+  }
+}
+
+TEST(OnnxExport, FixedBatchWhenNotSymbolic) {
+  const Model m = make_model("lenet", 2, false);
+  onnx::ModelProto proto;
+  ASSERT_TRUE(proto.ParseFromString(export_onnx_bytes(m, {.opset = 17, .symbolic_batch = false})));
+  EXPECT_EQ(proto.graph().input(0).type().tensor_type().shape().dim(0).dim_value(), 2);
+  EXPECT_EQ(proto.graph().output(0).type().tensor_type().shape().dim(0).dim_value(), 2);
+}
+
+TEST(OnnxExport, GradientsAndOptimizerStateAreNotExported) {
+  Model m = make_model("resnet_tiny", 2, true);
+  m.graph = autodiff::grad_parameters(m.graph).graph;
+  const Model forward_only = make_model("resnet_tiny", 2, true);
+  onnx::ModelProto with_grads, plain;
+  ASSERT_TRUE(with_grads.ParseFromString(export_onnx_bytes(m)));
+  ASSERT_TRUE(plain.ParseFromString(export_onnx_bytes(forward_only)));
+  EXPECT_EQ(with_grads.graph().node_size(), plain.graph().node_size());
+  EXPECT_EQ(with_grads.graph().initializer_size(), plain.graph().initializer_size());
+  for (const auto& n : with_grads.graph().node()) EXPECT_FALSE(n.name().starts_with("grad")) << n.name();
+}
+
+TEST(OnnxExport, OpsWithoutAnOnnxFormAreListedTogether) {
+  Model m;
+  Value x = m.graph.input("x", {DType::f32, {2, 4}});
+  Value labels = m.graph.input("labels", {DType::i64, {2}});
+  Value y = m.graph.add_node("relu_grad", {x, x}, {}, "odd_grad")[0];
+  Value z = m.graph.add_node("adaptive_avg_pool2d", {m.graph.add_node("reshape", {y}, {{"shape", Shape{2, 1, 2, 2}}})[0]},
+                             {{"output_size", Shape{3, 3}}}, "upsample")[0];
+  Value loss = m.graph.add_node("softmax_cross_entropy", {m.graph.add_node("flatten", {z})[0], labels},
+                                {{"label_smoothing", 0.1}}, "smoothed")[0];
+  m.graph.mark_output(z);
+  m.graph.set_loss(loss);
+  try {
+    export_onnx_bytes(m);
+    FAIL() << "no error";
+  } catch (const Error& e) {
+    EXPECT_THAT(e.what(), HasSubstr("3 node(s) have no ONNX form"));
+    EXPECT_THAT(e.what(), HasSubstr("node 'odd_grad' (op 'relu_grad')"));
+    EXPECT_THAT(e.what(), HasSubstr("node 'upsample' (op 'adaptive_avg_pool2d'): output_size [3,3] does not divide"));
+    EXPECT_THAT(e.what(), HasSubstr("node 'smoothed' (op 'softmax_cross_entropy'): label_smoothing 0.1"));
+  }
+}
+
+TEST(OnnxExport, OnlyOpsets13And17) {
+  const Model m = make_model("lenet", 2, false);
+  for (int opset : {12, 18, 0}) {
+    try {
+      export_onnx_bytes(m, {.opset = opset});
+      FAIL() << "opset " << opset << " accepted";
+    } catch (const Error& e) {
+      EXPECT_THAT(e.what(), HasSubstr("model 'lenet': opset " + std::to_string(opset) +
+                                      " is not supported; dagrad exports opset 13 or 17"));
+    }
+  }
+}
+
+TEST(OnnxExport, WritesAFileTheCheckerAccepts) {
+  const fs::path dir = fs::temp_directory_path() / ("dagrad_onnx_export_" + std::to_string(::getpid()));
+  fs::create_directories(dir);
+  const Model m = make_model("mobilenet_v2", 2, false);
+  const std::string path = (dir / "m.onnx").string();
+  export_onnx(m, path, {.opset = 13});
+  EXPECT_NO_THROW(check_onnx_file(path));
+  EXPECT_TRUE(is_onnx_path(path));
+  // A truncated copy and a missing file fail with the file's name.
+  const std::string truncated = (dir / "cut.onnx").string();
+  {
+    std::ifstream in(path, std::ios::binary);
+    std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    std::ofstream(truncated, std::ios::binary) << bytes.substr(0, bytes.size() / 3);
+  }
+  try {
+    check_onnx_file(truncated);
+    FAIL() << "truncated file accepted";
+  } catch (const Error& e) {
+    EXPECT_THAT(e.what(), HasSubstr("cut.onnx"));
+  }
+  EXPECT_THROW(check_onnx_file((dir / "absent.onnx").string()), Error);
+  // Writing into a folder that does not exist fails and leaves nothing behind.
+  EXPECT_THROW(export_onnx(m, (dir / "no" / "m.onnx").string()), Error);
+  fs::remove_all(dir);
+}
+
+// A model ONNX's checker rejects (a dangling graph output) fails check_onnx_file with its message.
+TEST(OnnxExport, CheckerFailuresNameTheFileAndTheProblem) {
+  const fs::path dir = fs::temp_directory_path() / ("dagrad_onnx_check_" + std::to_string(::getpid()));
+  fs::create_directories(dir);
+  onnx::ModelProto proto;
+  ASSERT_TRUE(proto.ParseFromString(export_onnx_bytes(make_model("lenet", 2, false))));
+  proto.mutable_graph()->mutable_node(0)->set_input(0, "nowhere");
+  const std::string path = (dir / "bad.onnx").string();
+  std::ofstream(path, std::ios::binary) << proto.SerializeAsString();
+  try {
+    check_onnx_file(path);
+    FAIL() << "accepted";
+  } catch (const Error& e) {
+    EXPECT_THAT(e.what(), HasSubstr("bad.onnx: ONNX checker"));
+    EXPECT_THAT(e.what(), HasSubstr("nowhere"));
+  }
+  fs::remove_all(dir);
+}
+
+}  // namespace
+}  // namespace dagrad::interop
