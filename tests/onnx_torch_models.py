@@ -69,7 +69,7 @@ def make_model(name, seed):
 
 
 def save(path, array):
-    np.save(path, np.ascontiguousarray(array))
+    np.save(path, np.array(array, order="C"))  # not ascontiguousarray, which makes a scalar (the loss) 1-D
 
 
 def file_name(name):
