@@ -1,6 +1,7 @@
 // batch_norm: y = gamma * (x - mean) * invstd + beta per channel of [N,C] or [N,C,H,W] inputs.
 // Training normalizes with the batch statistics (biased variance) and updates the running ones
-// PyTorch-style with the unbiased variance; inference uses the running statistics. Running
+// PyTorch-style with the unbiased variance (running_var_unbiased, the default) or ONNX-style with the
+// population variance; inference uses the running statistics. Running
 // statistics are not differentiable. Gradient: batch_norm_grad for y, plus the (rarely used)
 // contributions of the statistics outputs, so that every float output is differentiated exactly.
 #include <cmath>
@@ -17,11 +18,22 @@ struct BatchNormAttrs {
   bool training = true;
   double momentum = 0.1;
   double eps = 1e-5;
+  // The batch variance folded into running_var: var * M/(M-1) (PyTorch) or var (ONNX). Files from
+  // before the attribute load as true, their behaviour.
+  bool running_var_unbiased = true;
   template <class V> void fields(V& v) {
     v("training", training);
     v("momentum", momentum);
     v("eps", eps);
+    v("running_var_unbiased", running_var_unbiased);
   }
+  // The batch variance's contribution to running_var, M values per channel (the unbiased form
+  // keeps its old arithmetic, so results stay bitwise as before).
+  double running_var_step(double var, double m) const {
+    return running_var_unbiased ? momentum * var * m / (m - 1) : momentum * var;
+  }
+  // d running_var_step / d x_i = slope * (x_i - mean).
+  double running_var_slope(double m) const { return running_var_unbiased ? 2.0 * momentum / (m - 1.0) : 2.0 * momentum / m; }
 };
 
 // A [C] vector viewed so that it broadcasts along the channel axis of a tensor of rank `rank`.
@@ -38,8 +50,8 @@ Value statistics_gradient(const BatchNormAttrs& a, GradContext& g) {
   if (g.dy(3).valid()) accumulate(constant, scale(g.dy(3), a.momentum / m));
   // d invstd / dx = -invstd^3 (x - mean) / M.
   if (g.dy(2).valid()) accumulate(slope, scale(mul(g.dy(2), mul(invstd, mul(invstd, invstd))), -1.0 / m));
-  // d (m * var * M/(M-1)) / dx = 2 m (x - mean) / (M - 1).
-  if (g.dy(4).valid()) accumulate(slope, scale(g.dy(4), 2.0 * a.momentum / (m - 1.0)));
+  // d (momentum * var * M/(M-1)) / dx = 2 momentum (x - mean) / (M - 1); without the M/(M-1), / M.
+  if (g.dy(4).valid()) accumulate(slope, scale(g.dy(4), a.running_var_slope(m)));
   Value dx;
   if (slope.valid()) dx = mul(add(x, channel_view(scale(mean, -1.0), x.rank())), channel_view(slope, x.rank()));
   if (constant.valid())
@@ -98,7 +110,7 @@ template <class T> void forward(const BatchNormAttrs& a, KernelContext& k) {
         const double var = squares / count;
         invstd = 1.0 / std::sqrt(var + a.eps);
         running_mean_out[c] = static_cast<T>((1 - momentum) * running_mean[c] + momentum * mean);
-        running_var_out[c] = static_cast<T>((1 - momentum) * running_var[c] + momentum * var * count / (count - 1));
+        running_var_out[c] = static_cast<T>((1 - momentum) * running_var[c] + a.running_var_step(var, count));
       } else {
         mean = running_mean[c];
         invstd = inference_invstd(running_var[c], a.eps);
@@ -119,9 +131,9 @@ template <class T> void forward(const BatchNormAttrs& a, KernelContext& k) {
 }  // namespace
 
 BatchNormOutputs batch_norm(Value x, Value gamma, Value beta, Value running_mean, Value running_var, bool training,
-                            double momentum, double eps) {
+                            double momentum, double eps, bool running_var_unbiased) {
   std::vector<Value> out = x.graph().add_node("batch_norm", {x, gamma, beta, running_mean, running_var},
-                                              write_attrs(BatchNormAttrs{training, momentum, eps}));
+                                              write_attrs(BatchNormAttrs{training, momentum, eps, running_var_unbiased}));
   return {out[0], out[1], out[2], out[3], out[4]};
 }
 
@@ -141,6 +153,11 @@ void register_batch_norm(OpRegistry& registry) {
                     .inputs = {{.shape = {2, 3, 2, 2}}, {.shape = {3}}, {.shape = {3}}, {.shape = {3}}, positive_var}},
                    {.label = "train_nchw_momentum", .attrs = {{"training", true}, {"momentum", 0.3}, {"eps", 1e-3}},
                     .inputs = {{.shape = {2, 3, 2, 3}, .low = -2, .high = 3}, {.shape = {3}}, {.shape = {3}}, {.shape = {3}}, positive_var}},
+                   {.label = "train_nc_population_var", .attrs = {{"training", true}, {"running_var_unbiased", false}},
+                    .inputs = {{.shape = {4, 3}}, {.shape = {3}}, {.shape = {3}}, {.shape = {3}}, positive_var}},
+                   {.label = "train_nchw_population_var",
+                    .attrs = {{"training", true}, {"momentum", 0.9}, {"eps", 1e-3}, {"running_var_unbiased", false}},
+                    .inputs = {{.shape = {2, 3, 2, 3}, .low = -2, .high = 3}, {.shape = {3}}, {.shape = {3}}, {.shape = {3}}, positive_var}},
                    {.label = "infer_nc", .attrs = {{"training", false}},
                     .inputs = {{.shape = {5, 3}}, {.shape = {3}}, {.shape = {3}}, {.shape = {3}}, positive_var}}},
       .infer = [](const BatchNormAttrs& a, InferContext& c) {
@@ -148,8 +165,10 @@ void register_batch_norm(OpRegistry& registry) {
             kernels::check_channel_inputs(c, 0, {1, 2, 3, 4}, {"gamma", "beta", "running_mean", "running_var"});
         if (!(a.eps > 0)) c.fail("eps must be positive, got ", a.eps);
         if (!(a.momentum >= 0 && a.momentum <= 1)) c.fail("momentum must be in [0, 1], got ", a.momentum);
-        if (a.training && l.per_channel() < 2)
-          c.fail("training needs more than one value per channel, got ", l.per_channel(), " for x ", to_string(c.shape(0)));
+        // The unbiased variance divides by M - 1; the population variance of one value is 0.
+        if (a.training && a.running_var_unbiased && l.per_channel() < 2)
+          c.fail("training with running_var_unbiased needs more than one value per channel, got ", l.per_channel(), " for x ",
+                 to_string(c.shape(0)));
         const TensorType stat{c.dtype(0), {l.channels}};
         return std::vector{c.input(0), stat, stat, stat, stat};
       },

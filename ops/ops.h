@@ -4,6 +4,7 @@
 // models/layers.h; these functions only wire existing values.
 #include <array>
 #include <cstdint>
+#include <string>
 #include <vector>
 
 #include "graph/graph.h"
@@ -108,8 +109,10 @@ struct BatchNormOutputs {
   Value running_mean, running_var;             // updated running statistics
 };
 // x: [N,C] or [N,C,H,W]; gamma, beta, running_mean, running_var: [C].
+// running_var_unbiased: the running variance is updated with the unbiased batch variance (PyTorch)
+// or, when false, the population variance (ONNX BatchNormalization's training form).
 BatchNormOutputs batch_norm(Value x, Value gamma, Value beta, Value running_mean, Value running_var,
-                            bool training, double momentum = 0.1, double eps = 1e-5);
+                            bool training, double momentum = 0.1, double eps = 1e-5, bool running_var_unbiased = true);
 // Returns {dx, dgamma, dbeta}.
 std::vector<Value> batch_norm_grad(Value x, Value gamma, Value mean, Value invstd, Value dy, bool training);
 struct DropoutOutputs { Value y, mask; };
@@ -130,5 +133,16 @@ Value softmax_cross_entropy(Value logits, Value labels);
 Value softmax_cross_entropy(Value logits, Value labels, const CrossEntropyOptions& options);
 Value softmax_cross_entropy_grad(Value logits, Value labels, Value dy);
 Value softmax_cross_entropy_grad(Value logits, Value labels, Value dy, const CrossEntropyOptions& options);
+// ONNX NegativeLogLikelihoodLoss: log_probs [N,C] or [N,C,d1,...], labels i64 [N] or [N,d1,...],
+// optional weight [C]; per label -weight[l] * log_probs[n,l,...] (0 for ignore_index). reduction
+// "mean" divides the sum by the summed weights of the labels kept (0 when none), "sum" sums, "none"
+// returns the per-label losses [N,d1,...]. SoftmaxCrossEntropyLoss = nll_loss(log_softmax(x, 1), ...).
+struct NllLossOptions {
+  std::string reduction = "mean";              // mean | sum | none
+  std::int64_t ignore_index = -100;
+};
+Value nll_loss(Value log_probs, Value labels, Value weight = {}, const NllLossOptions& options = {});
+// dlog_probs; dy is a scalar (mean, sum) or labels-shaped (none); weight may be invalid.
+Value nll_loss_grad(Value log_probs, Value labels, Value dy, Value weight, const NllLossOptions& options);
 
 }  // namespace dagrad::ops

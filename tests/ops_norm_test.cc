@@ -47,7 +47,8 @@ std::vector<Tensor> batch_norm_reference(const std::vector<Tensor>& in, const At
       var = 0;
       for (auto i : idx) var += (in[0].at(i) - mu) * (in[0].at(i) - mu) / m;
       at(rm, c) = (1 - momentum) * in[3].at(c) + momentum * mu;
-      at(rv, c) = (1 - momentum) * in[4].at(c) + momentum * var * m / (m - 1);
+      const bool unbiased = attr_or(attrs, "running_var_unbiased", true);  // false: ONNX's population variance
+      at(rv, c) = (1 - momentum) * in[4].at(c) + momentum * var * (unbiased ? m / (m - 1) : 1.0);
     } else {
       at(rm, c) = in[3].at(c);
       at(rv, c) = in[4].at(c);
