@@ -1,6 +1,8 @@
 // The ONNX importer's driver: parses the ModelProto, checks opsets, turns graph inputs and
 // initializers into dagrad values, gathers every unsupported op and attribute into one error,
 // then translates node by node with the rules of onnx_rules.cc.
+#include <charconv>
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <limits>
@@ -88,7 +90,25 @@ double NodeContext::attr_float(const char* name, double fallback) const {
   const auto* a = attr(name);
   if (!a) return fallback;
   if (a->type() != onnx::AttributeProto_AttributeType_FLOAT) fail_here("attribute '", name, "' must be a FLOAT");
-  return a->f();
+  return float_as_written(a->f());
+}
+
+double float_as_written(float value) {
+  // The shortest decimal that reads back as this float, read as a double: 1e-5f gives 1e-5, not
+  // 9.99999974e-06, so dagrad's double attributes survive a trip through ONNX's float ones.
+  char text[64];
+  const auto written = std::to_chars(text, text + sizeof text, value);
+  double result = value;
+  std::from_chars(text, written.ptr, result);
+  return result;
+}
+
+double decimal_round(double value) {
+  char text[64];
+  const int n = std::snprintf(text, sizeof text, "%.15g", value);
+  double result = value;
+  std::from_chars(text, text + n, result);
+  return result;
 }
 std::string NodeContext::attr_string(const char* name, const std::string& fallback) const {
   const auto* a = attr(name);
@@ -209,8 +229,10 @@ int default_domain_opset(const onnx::ModelProto& model, const std::string& sourc
   std::vector<std::string> others;
   for (const auto& imp : model.opset_import()) {
     if (imp.domain().empty() || imp.domain() == "ai.onnx") {
-      if (imp.version() < 7 || imp.version() > 17)
-        fail(source, ": opset ", imp.version(), " of the default ONNX domain is not supported (dagrad imports opsets 7 to 17)");
+      // Opsets 1 to 6 differ from 7 in the legacy broadcast attribute of the arithmetic ops, which
+      // the rules handle; ONNX's conformance data holds such files (PyTorch's early exports).
+      if (imp.version() < 1 || imp.version() > 17)
+        fail(source, ": opset ", imp.version(), " of the default ONNX domain is not supported (dagrad imports opsets 1 to 17)");
       opset = static_cast<int>(imp.version());
     }
   }
@@ -228,7 +250,10 @@ std::string node_display_name(const onnx::NodeProto& node, int index) {
 
 TensorType input_type(const onnx::ValueInfoProto& info, const OnnxImportOptions& options, const std::string& where,
                       std::vector<std::string>& problems) {
-  if (!info.type().has_tensor_type()) fail(where, ": graph input '", info.name(), "' is not a tensor");
+  if (!info.type().has_tensor_type()) {
+    problems.push_back("graph input '" + info.name() + "': sequence, map and optional types are not supported (tensors only)");
+    return {};
+  }
   const auto& tt = info.type().tensor_type();
   TensorType type;
   const int et = tt.elem_type();
@@ -299,7 +324,9 @@ Model translate(const onnx::ModelProto& model, const std::string& source, const 
   }
   for (const auto& out : g.output()) {
     const int et = out.type().tensor_type().elem_type();
-    if (out.type().has_tensor_type() && et != onnx::TensorProto_DataType_FLOAT && et != onnx::TensorProto_DataType_DOUBLE &&
+    if (out.type().has_sequence_type() || out.type().has_optional_type() || out.type().has_map_type())
+      problems.push_back("graph output '" + out.name() + "': sequence, map and optional types are not supported");
+    else if (out.type().has_tensor_type() && et != onnx::TensorProto_DataType_FLOAT && et != onnx::TensorProto_DataType_DOUBLE &&
         et != onnx::TensorProto_DataType_INT64)
       problems.push_back("graph output '" + out.name() + "': unsupported element type " + onnx_type_name(et));
   }

@@ -136,6 +136,11 @@ const Rule* find_rule(const std::string& op_type, int opset);
 Model import_onnx_bytes_bound(std::string_view bytes, const std::string& source_name, const std::string& base_dir,
                               const OnnxImportOptions& options, const TensorMap& bound_inputs);
 
+// The shortest decimal that reads back as this float, as a double (what the writer meant: 1e-5f
+// gives 1e-5); and a double rounded to 15 significant digits (1 - 0.9 gives 0.1).
+double float_as_written(float value);
+double decimal_round(double value);
+
 template <class... Parts> void NodeContext::fail_here(const Parts&... parts) const { fail(where(), ": ", parts...); }
 
 }  // namespace dagrad::interop::detail

@@ -139,6 +139,8 @@ void check_window(const onnx::NodeProto& node, int, std::vector<std::string>& pr
       problems.push_back("auto_pad '" + a.s() + "' is not supported");
     if (a.name() == "storage_order" && a.i() != 0) problems.push_back("storage_order=" + std::to_string(a.i()) + " not supported");
   }
+  if (node.op_type() == "MaxPool" && node.output_size() > 1 && !node.output(1).empty())
+    problems.push_back("the Indices output is not supported");
 }
 
 void require_rank(NodeContext& ctx, int input, std::initializer_list<int> ranks, const char* what) {
@@ -275,19 +277,17 @@ void pool(NodeContext& ctx, bool is_max) {
                     part);
   };
   const bool reshape_back = n == 1;
-  const bool needs_indices = is_max && ctx.has_output(1);
-  std::vector<Value> max_outputs;
+  if (is_max && ctx.has_output(1))
+    ctx.fail_here("MaxPool's Indices output is not supported (dagrad has no integer arithmetic to make its flat indices)");
   if (symmetric) {
     if (is_max) {
-      max_outputs = ctx.add("max_pool2d_with_indices", {xv},
-                            {{"window", k2}, {"stride", s2}, {"pad", sym_pad}, {"dilation", d2}, {"ceil_mode", ceil_mode}},
-                            reshape_back ? "pool" : "");
-      y = max_outputs[0];
+      y = ctx.add("max_pool2d_with_indices", {xv},
+                  {{"window", k2}, {"stride", s2}, {"pad", sym_pad}, {"dilation", d2}, {"ceil_mode", ceil_mode}},
+                  reshape_back ? "pool" : "")[0];
     } else {
       y = pool_op(xv, sym_pad, count_include_pad, reshape_back ? "pool" : "");
     }
   } else {
-    if (needs_indices) ctx.fail_here("the Indices output with asymmetric pads is not supported");
     const Ints pad_all{0, 0, p4[0], p4[1], 0, 0, p4[2], p4[3]};
     Value padded = ctx.add1("pad", {xv}, {{"pads", pad_all}, {"mode", std::string("constant")}, {"value", is_max ? -kInf : 0.0}}, "pad");
     if (is_max || count_include_pad) {
@@ -308,17 +308,6 @@ void pool(NodeContext& ctx, bool is_max) {
     y = ctx.reshape(y, {ys[0], ys[1], ys[3]});
   }
   ctx.set_output(0, y);
-  if (needs_indices) {
-    // dagrad's indices count within one H*W plane; ONNX's count over the whole tensor.
-    Value idx = max_outputs.at(1);
-    const Shape is = idx.shape();
-    Tensor offsets(DType::i64, {is[0], is[1], 1, 1});
-    auto o = offsets.data<std::int64_t>();
-    for (std::int64_t i = 0; i < is[0] * is[1]; ++i) o[static_cast<std::size_t>(i)] = i * x4[2] * x4[3];
-    Value full = ctx.add1("add", {idx, ctx.constant("plane_offsets", offsets)}, {}, reshape_back ? "indices" : "indices");
-    if (reshape_back) full = ctx.reshape(full, {is[0], is[1], is[3]}, "indices_1d");
-    ctx.set_output(1, full);
-  }
 }
 
 void max_pool(NodeContext& ctx) { pool(ctx, true); }
@@ -382,7 +371,18 @@ template <const char* Op> void binary(NodeContext& ctx) {
     }));
     return;
   }
-  ctx.set_output(0, ctx.add1(Op, {ctx.input(0), ctx.input(1)}, {}));
+  Value b_value = ctx.input(1);
+  // Before opset 7: with broadcast=1 and an axis, B's dims line up with A's from that axis.
+  if (ctx.opset() < 7 && ctx.attr_int("broadcast", 0) != 0 && ctx.has_attr("axis")) {
+    const Shape as = ctx.input_shape(0), bs = b_value.shape();
+    const std::int64_t axis = normalize_axis(ctx, ctx.attr_int("axis", 0), static_cast<std::int64_t>(as.size()), "axis");
+    if (axis + static_cast<std::int64_t>(bs.size()) > static_cast<std::int64_t>(as.size()))
+      ctx.fail_here("B ", to_string(bs), " does not fit A ", to_string(as), " at axis ", axis);
+    Shape aligned(as.size() - static_cast<std::size_t>(axis), 1);
+    std::copy(bs.begin(), bs.end(), aligned.begin());
+    if (aligned != bs) b_value = ctx.reshape(b_value, aligned, "broadcast_b");
+  }
+  ctx.set_output(0, ctx.add1(Op, {ctx.input(0), b_value}, {}));
 }
 constexpr char kAdd[] = "add", kSub[] = "sub", kMul[] = "mul", kDiv[] = "div";
 
@@ -793,7 +793,7 @@ void batch_norm(NodeContext& ctx) {
   Value xv = ctx.input(0);
   const bool reshaped = x.size() != 2 && x.size() != 4;
   if (reshaped) xv = ctx.reshape(xv, {x[0], x[1], product(x, 2, x.size()), 1}, "to_4d");
-  AttrMap attrs{{"training", training}, {"momentum", 1.0 - momentum}, {"eps", eps}};
+  AttrMap attrs{{"training", training}, {"momentum", decimal_round(1.0 - momentum)}, {"eps", eps}};
   if (op_has_attr("batch_norm", "running_var_unbiased")) attrs["running_var_unbiased"] = false;  // ONNX: population variance
   auto outs = ctx.add("batch_norm", {xv, ctx.input(1), ctx.input(2), ctx.input(3), ctx.input(4)}, attrs, reshaped ? "norm" : "");
   Value y = reshaped ? ctx.reshape(outs[0], x) : outs[0];

@@ -59,6 +59,8 @@ bool is_dagrad_type(int t) {
 std::string out_of_scope_reason(const Case& c) {
   const auto& g = c.model.graph();
   for (const auto& v : g.input())
+    if (!v.type().has_tensor_type()) return "sequence or optional input";
+  for (const auto& v : g.input())
     if (v.type().has_tensor_type() && !is_dagrad_type(v.type().tensor_type().elem_type()))
       return "input type " + std::to_string(v.type().tensor_type().elem_type());
   for (const auto& v : g.output())
