@@ -426,6 +426,10 @@ class Exporter {
       auto& node = emit("SoftmaxCrossEntropyLoss", {in(0), in(1)}, {out(0)});
       set(node, "reduction", std::string("mean"));
       if (int_attr("ignore_index") != -100) set(node, "ignore_index", int_attr("ignore_index"));
+    } else if (op == "nll_loss") {
+      auto& node = emit("NegativeLogLikelihoodLoss", {in(0), in(1), in(2)}, {out(0)});
+      set(node, "reduction", string_attr("reduction"));
+      if (int_attr("ignore_index") != -100) set(node, "ignore_index", int_attr("ignore_index"));
     } else if (op == "dropout") {
       translate_dropout();
     } else {

@@ -320,6 +320,11 @@ TEST(OnnxExport, EveryExportableOpRoundTripsBitwise) {
   Value logits = op1("dense", {dropped, param("fc.w", {192, 7})});
   g.set_loss(g.add_node("softmax_cross_entropy", {logits, labels}, {{"ignore_index", std::int64_t{1}}})[0]);
 
+  // log_softmax + nll_loss: what the importer makes of a SoftmaxCrossEntropyLoss with weights.
+  Value log_probs = op1("log_softmax", {logits}, {{"axis", std::int64_t{1}}});
+  op1("nll_loss", {log_probs, labels, param("class_weight", {7})}, {{"reduction", std::string("sum")}, {"ignore_index", std::int64_t{4}}});
+  op1("nll_loss", {log_probs, labels}, {{"reduction", std::string("none")}});
+
   TensorMap inputs;
   inputs.emplace("x", Tensor(DType::f32, {2, 3, 8, 8}));
   std::mt19937_64 rng(3);
