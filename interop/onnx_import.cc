@@ -331,6 +331,21 @@ Model translate(const onnx::ModelProto& model, const std::string& source, const 
       problems.push_back("graph output '" + out.name() + "': unsupported element type " + onnx_type_name(et));
   }
 
+  // Float initializers that nodes use as graph values become parameters (or state) now, in the
+  // file's order, so that a model exported and imported again lists its parameters (and so its
+  // gradients) in the same order; those read only at import time (Clip's bounds) stay constants.
+  if (problems.empty()) {
+    std::set<std::string> used_as_values;
+    for (const auto& node : g.node())
+      for (int i = 0; i < node.input_size(); ++i)
+        if (!input_read_at_import(node.op_type(), i)) used_as_values.insert(node.input(i));
+    for (const auto& init : g.initializer()) {
+      Symbol& s = imp.define(init.name());
+      if (s.constant && is_float(s.constant->dtype()) && s.id == kNoValue && used_as_values.count(init.name()))
+        imp.value_of(init.name(), source);
+    }
+  }
+
   // Every unsupported op type and attribute, before building anything.
   std::vector<const Rule*> rules;
   std::vector<std::string> names;

@@ -129,6 +129,9 @@ struct Rule {
   void (*translate)(NodeContext& ctx);
 };
 const Rule* find_rule(const std::string& op_type, int opset);
+// Whether a rule reads input `index` of `op_type` at import time (Clip's bounds, Reshape's shape,
+// ...) rather than as a graph value.
+bool input_read_at_import(const std::string& op_type, int index);
 
 // Import with some graph inputs bound to known tensors: where a rule needs an input's value at
 // import time (Reshape's shape, Clip's bounds given as graph inputs), the bound tensor is used.

@@ -5,7 +5,9 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <map>
 #include <numeric>
+#include <set>
 
 #include "graph/error.h"
 #include "graph/op.h"
@@ -952,6 +954,15 @@ constexpr Rule kRules[] = {
 };
 
 }  // namespace
+
+bool input_read_at_import(const std::string& op_type, int index) {
+  static const std::map<std::string, std::set<int>> kInputs = {
+      {"Clip", {1, 2}},   {"Pad", {1, 2, 3}},  {"Dropout", {1, 2}},      {"Reshape", {1}},   {"Squeeze", {1}},
+      {"Unsqueeze", {1}}, {"Split", {1}},      {"Slice", {1, 2, 3, 4}},  {"ReduceSum", {1}}, {"ConstantOfShape", {0}},
+      {"Shape", {0}}};
+  auto it = kInputs.find(op_type);
+  return it != kInputs.end() && it->second.count(index) > 0;
+}
 
 const Rule* find_rule(const std::string& op_type, int opset) {
   const Rule* best = nullptr;
