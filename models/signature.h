@@ -21,7 +21,9 @@ struct ModelSignature {
   ValueId loss = kNoValue;    // the graph's loss, a scalar
 
   // Every role, or an Error naming the first one missing and what was looked for, e.g. "the model
-  // has no input named 'label' to feed the labels to". The logits are the value named "logits",
+  // has no input named 'label' to feed the labels to". The image is the input named "image", else
+  // the only float input of rank 2 or more (a model imported from ONNX keeps its own input names);
+  // the label the input named "label", else the only i64 input of rank 1. The logits are the value named "logits",
   // else the graph output the loss node reads (models::classifier_loss marks it so); the loss is
   // the graph's loss.
   static ModelSignature of(const Graph& graph);
@@ -32,5 +34,11 @@ struct ModelSignature {
   Shape sample_shape(const Graph& graph) const;    // the image input's dims after the batch
   std::int64_t classes(const Graph& graph) const;  // the logits' last dim
 };
+
+// Makes a classifier without a loss trainable (an imported ONNX model ends in its logits): adds
+// the i64 input "label" [N] and, as the graph's loss "loss", the mean softmax cross-entropy of the
+// graph's one float output of shape [N, classes]. Returns false (and changes nothing) when the
+// graph already has a loss; throws naming the outputs when there is no single [N, K] output.
+bool attach_classifier_loss(Graph& graph);
 
 }  // namespace dagrad::models

@@ -25,6 +25,7 @@
 
 #include "proto/file_lock.h"
 #include "proto/model_file.h"
+#include "proto/npy.h"
 #include "tests/process.h"
 
 namespace dagrad::testing {
@@ -126,6 +127,20 @@ void empty(Scratch& s) { write_bytes(s.dir / "e.dagrad", ""); }
 void truncated(Scratch& s) {
   const std::string bytes = read_bytes(shared_folder() / "m.dagrad");
   write_bytes(s.dir / "t.dagrad", bytes.substr(0, bytes.size() / 2));
+}
+
+// The trained lenet as m.onnx (converted by the tool), with an input batch x.npy it takes.
+void trained_onnx(Scratch& s) {
+  trained(s);
+  auto r = run_tool({"convert", (s.dir / "m.dagrad").string(), (s.dir / "m.onnx").string()});
+  if (r.exit_code != 0) throw std::runtime_error("converting the shared model to .onnx failed: " + describe(r));
+  const Model m = load((s.dir / "m.dagrad").string());
+  save_npy(Tensor(DType::f32, m.graph.value(m.graph.at("image")).type.shape), (s.dir / "x.npy").string());
+}
+void garbage_onnx(Scratch& s) { write_bytes(s.dir / "g.onnx", std::string(300, '\xff') + "garbage"); }
+void garbage_npy_and_onnx(Scratch& s) {
+  trained_onnx(s);
+  write_bytes(s.dir / "g.npy", std::string("\x93NUMPY\x01\x00", 8) + std::string(2, '\xff'));
 }
 
 // The trained lenet with one weight set to NaN.
@@ -306,6 +321,11 @@ std::vector<Row> rows() {
       {"ro/existing.dagrad", "Read-only file system"}).all_kept();
   row("convert_full_tmpfs", full_tmpfs_with_model, {"convert", "{dir}/m.dagrad", "{dir}/full/existing.dagrad"}, 1,
       {"full/existing.dagrad", "No space left on device"}).keep({"m.dagrad", "full/existing.dagrad"}).no_tmp();
+  usage("convert_opset_11", {"convert", "{dir}/m.dagrad", "{dir}/m.onnx", "--opset", "11"}, {"--opset must be 13 or 17, got 11"});
+  usage("convert_onnx_batch_zero", {"convert", "{dir}/m.onnx", "{dir}/m.dagrad", "--batch", "0"}, {"--batch must be at least 1, got 0"});
+  row("convert_garbage_onnx", garbage_onnx, {"convert", "{dir}/g.onnx", "{dir}/x.dagrad"}, 1, {"g.onnx"}).gone({"x.dagrad"}).keep({"g.onnx"});
+  row("convert_to_onnx_missing_folder", trained, {"convert", "{dir}/m.dagrad", "{dir}/no/x.onnx"}, 1, {"does not exist"}).gone({"no"});
+  row("convert_to_onnx", trained, {"convert", "{dir}/m.dagrad", "{dir}/m.onnx"}, 0, {}).keep({"m.dagrad"}).made({"m.onnx"}).no_tmp();
   row("convert_in_place_to_text", trained, {"convert", "{dir}/m.dagrad", "{dir}/m.dagrad.txt"}, 0, {}).keep({"m.dagrad"})
       .made({"m.dagrad.txt"});
 
@@ -325,6 +345,9 @@ std::vector<Row> rows() {
   usage("validate_missing_file_argument", {"validate"}, {"'--file' is required"});
   usage("validate_max_bytes_zero", {"validate", "x.dagrad", "--max-bytes", "0"}, {"--max-bytes must be at least 1, got 0"});
   usage("validate_unknown_flag", {"validate", "x.dagrad", "--bogus"}, {"unrecognised option '--bogus'"});
+  row("validate_onnx_ok", trained_onnx, {"validate", "{dir}/m.onnx"}, 0, {"onnx checker: OK\ndagrad import: OK\nOK "}).out().all_kept();
+  row("validate_garbage_onnx", garbage_onnx, {"validate", "{dir}/g.onnx"}, 1, {"onnx checker: FAILED: ", "dagrad import: FAILED: ", "INVALID "})
+      .out().all_kept();
   row("validate_too_large", trained, {"validate", "{dir}/m.dagrad", "--max-bytes", "1000"}, 1, {"INVALID ", "1000"}).out();
 
   // ---- train: usage
@@ -460,6 +483,29 @@ std::vector<Row> rows() {
   usage("dump_grads_format_xml", {"dump-grads", "--model", "lenet", "--random", "--format", "xml"},
         {"unknown --format 'xml'; valid: text, json"});
   usage("dump_grads_split_unknown", {"dump-grads", "--model", "lenet", "--split", "nope"}, {"unknown --split 'nope'"});
+  row("dump_grads_input_and_random", trained_onnx, {"dump-grads", "{dir}/m.onnx", "--random", "--input", "image={dir}/x.npy"}, 2,
+      {"give --input or --random, not both"}).all_kept();
+  row("dump_grads_input_missing_label", trained_onnx, {"dump-grads", "{dir}/m.onnx", "--input", "image={dir}/x.npy"}, 2,
+      {"missing --input label=FILE"}).all_kept();
+
+  // ---- run
+  usage("run_unknown_flag", {"run", "--bogus"}, {"unrecognised option '--bogus'"});
+  usage("run_nothing", {"run"}, {"give exactly one of FILE or --model NAME"});
+  usage("run_input_without_name", {"run", "--model", "lenet", "--input", "x.npy"}, {"--input must be NAME=FILE"});
+  usage("run_format_yaml", {"run", "--model", "lenet", "--format", "yaml"}, {"unknown --format 'yaml'"});
+  row("run_missing_input", trained_onnx, {"run", "{dir}/m.onnx"}, 2, {"missing --input image=FILE", "Try 'dagrad run --help'."}).all_kept();
+  row("run_unknown_input", trained_onnx, {"run", "{dir}/m.onnx", "--input", "image={dir}/x.npy", "--input", "pixels={dir}/x.npy"}, 2,
+      {"--input pixels: the model has no input named 'pixels'"}).all_kept();
+  row("run_garbage_npy", garbage_npy_and_onnx, {"run", "{dir}/m.onnx", "--input", "image={dir}/g.npy", "--out", "{dir}/out"}, 1,
+      {"g.npy: truncated .npy file"}).keep({"m.onnx", "g.npy"});
+  row("run_missing_npy", trained_onnx, {"run", "{dir}/m.onnx", "--input", "image={dir}/none.npy"}, 1, {"none.npy: cannot open"}).all_kept();
+  row("run_garbage_model", garbage_onnx, {"run", "{dir}/g.onnx"}, 1, {"g.onnx"}).all_kept();
+  row("run_out_is_file", trained_onnx, {"run", "{dir}/m.onnx", "--input", "image={dir}/x.npy", "--out", "{dir}/m.dagrad"}, 2,
+      {"is a file, not a folder"}).all_kept();
+  row("run_writes_out", trained_onnx, {"run", "{dir}/m.onnx", "--input", "image={dir}/x.npy", "--out", "{dir}/out"}, 0, {})
+      .keep({"m.onnx", "x.npy"}).made({"out/index.json", "out/logits.npy"}).no_tmp();
+  row("run_stdout_full", trained_onnx, {"run", "{dir}/m.onnx", "--input", "image={dir}/x.npy"}, 1, {"standard output"}).to("/dev/full");
+
   usage("dump_grads_nothing", {"dump-grads"}, {"give exactly one of FILE or --model NAME"});
   row("dump_grads_garbage", garbage, {"dump-grads", "{dir}/g.dagrad", "--random"}, 1, {"g.dagrad: not a dagrad file"});
   row("dump_grads_out_is_file", garbage, {"dump-grads", "--model", "lenet", "--random", "--out", "{dir}/g.dagrad"}, 1,

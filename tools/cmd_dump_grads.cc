@@ -1,5 +1,7 @@
-// dagrad dump-grads: one forward and backward pass on a batch (from a dataset or random), then
-// statistics of every parameter's gradient (and, with --activations, every intermediate value).
+// dagrad dump-grads: one forward and backward pass on a batch (from a dataset, random, or tensor
+// files given as --input NAME=FILE), then statistics of every parameter's gradient (and, with
+// --activations, every intermediate value). A classifier without a loss (an imported .onnx model)
+// gets the input "label" and a mean softmax cross-entropy loss on its [N, classes] output.
 #include <nlohmann/json.hpp>
 
 #include <cstdio>
@@ -8,6 +10,7 @@
 
 #include "autodiff/grad.h"
 #include "autodiff/gradcheck.h"
+#include "interop/onnx.h"
 #include "graph/analysis.h"
 #include "models/signature.h"
 #include "proto/model_file.h"
@@ -16,19 +19,10 @@
 #include "runtime/runtime.h"
 #include "tools/output_check.h"
 #include "tools/model_source.h"
+#include "tools/tensor_files.h"
 #include "train/data.h"
 
 namespace dagrad::cli {
-
-namespace {
-
-std::string file_name_for(const std::string& value_name) {
-  std::string s;
-  for (char c : value_name) s += (std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '-') ? c : '_';
-  return s + ".npy";
-}
-
-}  // namespace
 
 int run_dump_grads(const std::vector<std::string>& args) {
   po::options_description options("options");
@@ -44,10 +38,19 @@ int run_dump_grads(const std::vector<std::string>& args) {
       "format", po::value<std::string>()->default_value("text"), "text | json")(
       "threads", po::value<int>()->default_value(0), "worker threads (0: all cores)")(
       "ignore-memory-check", po::bool_switch(), "run even if the pass needs more memory than is available");
+  add_input_files_option(options);
   po::variables_map vm;
-  if (!parse("dump-grads", "FILE | --model NAME [--data-dir DIR --batch N --batch-index I | --random --seed S] [--activations] [--out DIR] [--format text|json]",
+  if (!parse("dump-grads",
+             "FILE | --model NAME [--data-dir DIR --batch N --batch-index I | --random --seed S | --input NAME=FILE ...]\n"
+             "       [--activations] [--out DIR] [--format text|json]\n\n"
+             "--input feeds every graph input from an .npy or ONNX TensorProto .pb file (image and label of a classifier);\n"
+             "without --batch an .onnx FILE then runs at the batch of the first input. --out DIR gets grad_<parameter>.npy\n"
+             "(and value_<name>.npy with --activations; names with characters other than letters, digits, '.', '-', '_'\n"
+             "have them replaced by '_') and index.json mapping \"grad:<parameter>\" / \"value:<name>\" to the file.",
              options, positional, args, vm))
     return kExitOk;
+  const std::vector<InputFile> input_flags = input_files(vm);
+  if (!input_flags.empty() && vm.count("random")) throw UsageError("give --input or --random, not both");
   const std::string format = vm["format"].as<std::string>();
   require_one_of("format", format, {"text", "json"});
   require_one_of(kSplitFlag, vm[kSplitFlag].as<std::string>(), {"test", "train"});
@@ -63,12 +66,21 @@ int run_dump_grads(const std::vector<std::string>& args) {
     if (ec) fail("--out '", out.string(), "': cannot create the folder: ", ec.message());
     check_output_writable((out / "index.json").string(), "--out");
   }
-  Model model = load_model_source(vm);
+  TensorMap given = read_input_files(input_flags);
+  // An .onnx file's symbolic batch (and a zoo model's) follows the inputs unless --batch is given.
+  const bool dagrad_file = vm.count("file") && !interop::is_onnx_path(vm["file"].as<std::string>());
+  if (!input_flags.empty() && vm["batch"].defaulted() && !dagrad_file)
+    if (auto batch = batch_of(input_flags, given)) {
+      vm.erase("batch");
+      vm.insert({"batch", po::variable_value(*batch, false)});
+    }
+  Model model = load_model_source(vm, true, true);
   const Graph& g = model.graph;
   if (g.loss() == kNoValue) fail("model '", model_source_label(vm), "' has no loss to differentiate");
-  const models::ModelSignature sig = models::ModelSignature::of(g);
+  // Given inputs need no classifier roles; a dataset or random batch does.
+  const models::ModelSignature sig = input_flags.empty() ? models::ModelSignature::of(g) : models::ModelSignature::find(g);
   // The batch the graph takes: --batch, or a FILE's own when --batch is not given.
-  const std::int64_t batch = sig.batch(g);
+  const std::int64_t batch = sig.image != kNoValue ? sig.batch(g) : 0;
 
   autodiff::Gradients grads = autodiff::grad_parameters(g);
   std::vector<std::pair<std::string, ValueId>> rows;  // label, value
@@ -80,6 +92,7 @@ int run_dump_grads(const std::vector<std::string>& args) {
   std::vector<ValueId> fetch{grads.loss};
   for (const auto& row : rows) fetch.push_back(row.second);
   runtime::Plan plan = runtime::compile(grads.graph, {.threads = threads}, fetch);
+  if (!input_flags.empty()) check_inputs_against(grads.graph, given, plan.feeds());
   if (!vm["ignore-memory-check"].as<bool>()) {
     // Counted: the plan's peak (intermediates under liveness, fetched gradients and values
     // included), the parameters and state it reads, and the batch it is fed. Checked before
@@ -91,7 +104,9 @@ int run_dump_grads(const std::vector<std::string>& args) {
     runtime::check_memory_fits(needed, "dump-grads of '" + model_source_label(vm) + "' with --batch " + std::to_string(batch));
   }
   TensorMap inputs;
-  if (vm.count("random")) {
+  if (!input_flags.empty()) {
+    inputs = std::move(given);
+  } else if (vm.count("random")) {
     inputs = autodiff::random_inputs(g, vm["seed"].as<std::uint64_t>(), sig.classes(g));
   } else {
     auto train_split = train::load_mnist_split(vm["data-dir"].as<std::string>(), "train");
@@ -132,7 +147,7 @@ int run_dump_grads(const std::vector<std::string>& args) {
                         {"max", s.max}, {"abs_max", s.abs_max}, {"zero_fraction", s.zero_fraction}, {"nan", s.nan_count}, {"inf", s.inf_count}});
     }
     if (vm.count("out")) {
-      std::string file = std::string(kind) + "_" + file_name_for(name);
+      std::string file = std::string(kind) + "_" + file_stem_for(name) + ".npy";
       save_npy(t, (std::filesystem::path(vm["out"].as<std::string>()) / file).string());
       index[std::string(kind) + ":" + name] = file;
     }

@@ -4,8 +4,11 @@
 #include <cmath>
 #include <cstdio>
 
+#include "interop/onnx.h"
+#include "models/signature.h"
 #include "proto/model_file.h"
 #include "tools/cli.h"
+#include "tools/model_source.h"
 #include "train/trainer.h"
 
 namespace dagrad::cli {
@@ -13,7 +16,7 @@ namespace dagrad::cli {
 int run_evaluate(const std::vector<std::string>& args) {
   po::options_description options("options");
   options.add_options()
-      ("file", po::value<std::string>()->required(), "model file (.dagrad or .dagrad.txt)")
+      ("file", po::value<std::string>()->required(), "model file (.dagrad, .dagrad.txt or .onnx)")
       ("data-dir", po::value<std::string>(), "folder of MNIST-family IDX files (default: the one the model was trained on, "
                                              "else the Fashion-MNIST package's); --data works too")
       (kSplitFlag, po::value<std::string>()->default_value("test"), "test or train")
@@ -32,7 +35,14 @@ int run_evaluate(const std::vector<std::string>& args) {
   const std::int64_t batch = int_at_least(vm, "batch", 1);
   const int threads = threads_option(vm);
   const std::int64_t limit = int_at_least(vm, "limit", 0);
-  Model model = load(path);
+  Model model;
+  if (interop::is_onnx_path(path)) {
+    // An imported classifier that ends in its logits is scored with a softmax cross-entropy loss.
+    model = import_onnx_file(path, false, batch);
+    models::attach_classifier_loss(model.graph);
+  } else {
+    model = load(path);
+  }
 
   std::string data_dir = train::kDefaultDataDir;
   if (vm.count("data-dir")) data_dir = vm["data-dir"].as<std::string>();

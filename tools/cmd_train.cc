@@ -7,11 +7,14 @@
 #include <limits>
 #include <sstream>
 
+#include "interop/onnx.h"
+#include "models/signature.h"
 #include "models/zoo.h"
 #include "proto/file_lock.h"
 #include "proto/model_file.h"
 #include "runtime/memory.h"
 #include "tools/cli.h"
+#include "tools/model_source.h"
 #include "tools/output_check.h"
 #include "tools/progress.h"
 #include "train/trainer.h"
@@ -78,7 +81,7 @@ int run_train(const std::vector<std::string>& args) {
   po::options_description options("options");
   options.add_options()
       ("model", po::value<std::string>(), "zoo model to train from scratch (dagrad models lists them)")
-      ("from", po::value<std::string>(), "model file to start from (its weights; its training state is dropped)")
+      ("from", po::value<std::string>(), "model file to start from (.dagrad, .dagrad.txt or .onnx; its weights, its training state is dropped)")
       ("resume", po::value<std::string>(), "checkpoint to continue: the run it records, unchanged (see below)")
       ("data-dir", po::value<std::string>()->default_value(train::kDefaultDataDir),
        "folder of MNIST-family IDX files (train-images-idx3-ubyte[.gz], ...)")
@@ -222,7 +225,16 @@ int run_train(const std::vector<std::string>& args) {
                                              .input_shape = train_full->sample_shape(), .classes = train_full->classes()});
     model.metadata["model"] = name;
   } else if (vm.count("from")) {
-    model = load(vm["from"].as<std::string>());
+    const std::string from = vm["from"].as<std::string>();
+    if (interop::is_onnx_path(from)) {
+      // An imported model: batch norms in training form with their running statistics as state;
+      // a classifier that ends in its logits gets the label input and a softmax cross-entropy loss.
+      model = import_onnx_file(from, true, recipe.batch);
+      models::attach_classifier_loss(model.graph);
+      model.metadata["model"] = std::filesystem::path(from).filename().string();
+    } else {
+      model = load(from);
+    }
     model.training.reset();
     model.metadata.erase("train.history");
   }

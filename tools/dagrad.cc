@@ -23,6 +23,7 @@ int run_dump_graph(const std::vector<std::string>& args);
 int run_dump_grads(const std::vector<std::string>& args);
 int run_bench(const std::vector<std::string>& args);
 int run_profile(const std::vector<std::string>& args);
+int run_run(const std::vector<std::string>& args);
 
 // One line per subcommand, in the order `dagrad --help` lists them.
 const Command kCommands[] = {
@@ -30,9 +31,10 @@ const Command kCommands[] = {
     {"models", "the zoo models --model takes: input shape, classes, parameter count, description", run_models},
     {"gradcheck", "float64 finite-difference gradient checks of every op and a small ResNet", run_gradcheck},
     {"export", "write a zoo model (graph + initialized weights) to a .dagrad or .dagrad.txt file", run_export},
-    {"convert", "convert a model file between binary (.dagrad) and text (.dagrad.txt)", run_convert},
-    {"validate", "check a model file: prints OK and a summary, or the error (exit 1)", run_validate},
+    {"convert", "convert a model file between .dagrad, .dagrad.txt and .onnx (by extension)", run_convert},
+    {"validate", "check a model file (.onnx: ONNX's checker and the import): OK and a summary, or the error (exit 1)", run_validate},
     {"train", "train a model on Fashion-MNIST/MNIST with SGD: progress, checkpoints, metrics CSV and SVG", run_train},
+    {"run", "run a model file on .npy or .pb input tensors: output statistics, or every output as .npy", run_run},
     {"evaluate", "test accuracy, per-class accuracy and the confusion matrix of a model file", run_evaluate},
     {"summary", "table of nodes with output shapes, parameters and FLOPs; totals and peak memory", run_summary},
     {"dump-graph", "the graph (or its autodiff graph) as text, DOT, JSON, SVG or PNG", run_dump_graph},

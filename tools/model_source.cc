@@ -1,5 +1,10 @@
 #include "tools/model_source.h"
 
+#include <algorithm>
+#include <variant>
+
+#include "interop/onnx.h"
+#include "models/signature.h"
 #include "models/zoo.h"
 #include "proto/model_file.h"
 #include "runtime/runtime.h"
@@ -8,12 +13,12 @@ namespace dagrad::cli {
 
 void add_model_source_options(po::options_description& options, std::int64_t default_batch) {
   options.add_options()("model", po::value<std::string>(), "a zoo model (resnet_ref, resnet18, ...) instead of FILE")(
-      "batch", po::value<std::int64_t>()->default_value(default_batch), "batch size of the image input (a FILE keeps its own unless given)")(
+      "batch", po::value<std::int64_t>()->default_value(default_batch), "batch size of the image input (a .dagrad FILE keeps its own unless given; an .onnx FILE's symbolic batch is 1 unless given)")(
       "seed", po::value<std::uint64_t>()->default_value(0), "initializer seed of a zoo model");
 }
 
 void add_model_file_positional(po::options_description& options, po::positional_options_description& positional) {
-  options.add_options()("file", po::value<std::string>(), "a .dagrad or .dagrad.txt model file");
+  options.add_options()("file", po::value<std::string>(), "a .dagrad, .dagrad.txt or .onnx model file");
   positional.add("file", 1);
 }
 
@@ -21,7 +26,51 @@ std::string model_source_label(const po::variables_map& vm) {
   return vm.count("model") ? vm["model"].as<std::string>() : vm.count("file") ? vm["file"].as<std::string>() : "";
 }
 
-Model load_model_source(const po::variables_map& vm, bool training) {
+Model import_onnx_file(const std::string& path, bool training, std::int64_t batch) {
+  Model model = interop::import_onnx(path, {.batch = batch, .training = training});
+  std::vector<Node>& nodes = model.graph.mutable_nodes();
+  if (std::none_of(nodes.begin(), nodes.end(), [](const Node& n) { return n.op == "reshape"; })) return model;
+  const Model other = interop::import_onnx(path, {.batch = batch + 1, .training = training});
+  if (other.graph.nodes().size() != nodes.size()) return model;
+  bool changed = false;
+  for (std::size_t i = 0; i < nodes.size(); ++i) {
+    Node& node = nodes[i];
+    const Node& twin = other.graph.nodes()[i];
+    if (node.op != "reshape" || twin.op != "reshape" || node.name != twin.name) continue;
+    auto* shape = std::get_if<std::vector<std::int64_t>>(&node.attrs.at("shape"));
+    auto* twin_shape = std::get_if<std::vector<std::int64_t>>(&twin.attrs.at("shape"));
+    if (!shape || !twin_shape || shape->size() != twin_shape->size() || std::count(shape->begin(), shape->end(), -1)) continue;
+    // Exactly one dim k * batch at batch and k * (batch + 1) at batch + 1; every other dim equal.
+    int batch_dim = -1, differing = 0;
+    for (std::size_t d = 0; d < shape->size(); ++d) {
+      const std::int64_t a = (*shape)[d], b = (*twin_shape)[d];
+      if (a == b) continue;
+      ++differing;
+      if (a > 0 && a % batch == 0 && b % (batch + 1) == 0 && a / batch == b / (batch + 1)) batch_dim = static_cast<int>(d);
+    }
+    if (differing != 1 || batch_dim < 0) continue;
+    (*shape)[static_cast<std::size_t>(batch_dim)] = -1;
+    node.parsed_attrs = node.def->parse(node.attrs, "op '" + node.op + "' node '" + node.name + "'");
+    changed = true;
+  }
+  if (changed) {  // the shapes inferred again, as a check that the -1s say the same
+    std::unordered_map<std::string, Shape> shapes;
+    for (ValueId id : model.graph.values_of_kind(ValueKind::input)) shapes[model.graph.value(id).name] = model.graph.value(id).type.shape;
+    model.graph.reshape_inputs(shapes);
+  }
+  return model;
+}
+
+Model load_model_file(const std::string& path, bool training, std::int64_t onnx_batch) {
+  // An .onnx file in training form (BatchNormalization training_mode=1) imports so whatever
+  // `training` says; set_training below settles it either way.
+  Model model = interop::is_onnx_path(path) ? import_onnx_file(path, training, onnx_batch) : load(path);
+  model.graph.set_training(training);
+  return model;
+}
+
+namespace {
+Model load_model_source_as_is(const po::variables_map& vm, bool training) {
   bool has_file = vm.count("file") > 0, has_model = vm.count("model") > 0;
   if (has_file == has_model) throw UsageError("give exactly one of FILE or --model NAME");
   const std::int64_t batch = int_at_least(vm, "batch", 1);
@@ -37,8 +86,9 @@ Model load_model_source(const po::variables_map& vm, bool training) {
     model.metadata["model"] = vm["model"].as<std::string>();
     return model;
   }
-  model = load(vm["file"].as<std::string>());
-  model.graph.set_training(training);
+  const std::string path = vm["file"].as<std::string>();
+  if (interop::is_onnx_path(path)) return load_model_file(path, training, vm["batch"].defaulted() ? 1 : batch);
+  model = load_model_file(path, training, batch);
   if (vm["batch"].defaulted()) return model;
   std::unordered_map<std::string, Shape> shapes;
   for (ValueId id : model.graph.values_of_kind(ValueKind::input)) {
@@ -47,6 +97,13 @@ Model load_model_source(const po::variables_map& vm, bool training) {
     shapes[model.graph.value(id).name] = shape;
   }
   model.graph.reshape_inputs(shapes);
+  return model;
+}
+}  // namespace
+
+Model load_model_source(const po::variables_map& vm, bool training, bool needs_loss) {
+  Model model = load_model_source_as_is(vm, training);
+  if (needs_loss) models::attach_classifier_loss(model.graph);
   return model;
 }
 
