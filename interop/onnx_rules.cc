@@ -27,10 +27,21 @@ std::int64_t normalize_axis(NodeContext& ctx, std::int64_t axis, std::int64_t ra
   return axis < 0 ? axis + rank : axis;
 }
 
+// The product of dims [begin, end); shapes from files can be anything, so overflow is an error.
 std::int64_t product(const Shape& shape, std::size_t begin, std::size_t end) {
   std::int64_t p = 1;
-  for (std::size_t i = begin; i < end && i < shape.size(); ++i) p *= shape[i];
+  for (std::size_t i = begin; i < end && i < shape.size(); ++i)
+    if (shape[i] < 0 || __builtin_mul_overflow(p, shape[i], &p)) fail("the dims ", to_string(shape), " overflow or are negative");
   return p;
+}
+
+// A tensor made at import time must stay within the import's byte limit (no multi-GB folds).
+void check_fold_size(NodeContext& ctx, const Shape& shape, DType dtype) {
+  std::int64_t bytes = 0;
+  try { bytes = byte_count(shape, dtype); } catch (const Error& e) { ctx.fail_here(e.what()); }
+  if (bytes > ctx.options().max_bytes)
+    ctx.fail_here("a tensor of shape ", to_string(shape), " made at import time needs ", bytes, " bytes, above the limit of ",
+                  ctx.options().max_bytes);
 }
 
 // The values of an integer (or integral float) tensor known at import time.
@@ -39,7 +50,7 @@ Ints ints_of(NodeContext& ctx, const Tensor& t, const char* what) {
   for (std::int64_t i = 0; i < t.numel(); ++i) {
     const double v = t.at(i);
     if (t.dtype() == DType::i64) out.push_back(t.data<std::int64_t>()[static_cast<std::size_t>(i)]);
-    else if (std::isfinite(v) && v == std::floor(v)) out.push_back(static_cast<std::int64_t>(v));
+    else if (std::isfinite(v) && v == std::floor(v) && std::abs(v) < 9.2e18) out.push_back(static_cast<std::int64_t>(v));
     else ctx.fail_here(what, " must hold integers, got ", v);
   }
   return out;
@@ -73,6 +84,7 @@ std::optional<Shape> broadcast_shapes(const Shape& a, const Shape& b) {
 template <class F> Tensor fold_binary_i64(NodeContext& ctx, const Tensor& a, const Tensor& b, F f) {
   auto shape = broadcast_shapes(a.shape(), b.shape());
   if (!shape) ctx.fail_here("shapes ", to_string(a.shape()), " and ", to_string(b.shape()), " do not broadcast");
+  check_fold_size(ctx, *shape, DType::i64);
   Tensor out(DType::i64, *shape);
   const auto rank = shape->size();
   auto index_of = [&](const Shape& s, std::int64_t flat) {
@@ -369,7 +381,13 @@ template <const char* Op> void binary(NodeContext& ctx) {
         if (v == 0) ctx.fail_here("integer division by zero");
     }
     ctx.set_output_constant(0, fold_binary_i64(ctx, *a, *b, [&](std::int64_t x, std::int64_t y) {
-      return op == "add" ? x + y : op == "sub" ? x - y : op == "mul" ? x * y : x / y;
+      std::int64_t r = 0;
+      const bool overflow = op == "add" ? __builtin_add_overflow(x, y, &r)
+                          : op == "sub" ? __builtin_sub_overflow(x, y, &r)
+                          : op == "mul" ? __builtin_mul_overflow(x, y, &r)
+                                        : (y == -1 && x == std::numeric_limits<std::int64_t>::min());
+      if (overflow) ctx.fail_here("integer ", op, " of ", x, " and ", y, " overflows");
+      return op == "div" ? x / y : r;
     }));
     return;
   }
@@ -484,8 +502,8 @@ void reshape_with(NodeContext& ctx, Ints target) {
       infer = static_cast<int>(i);
     } else if (target[i] < 0) {
       ctx.fail_here("shape ", to_string(target), " has a negative dim");
-    } else {
-      known *= target[i];
+    } else if (__builtin_mul_overflow(known, target[i], &known)) {
+      ctx.fail_here("shape ", to_string(target), " overflows");
     }
   }
   const std::int64_t total = product(x, 0, x.size());
@@ -643,7 +661,8 @@ void slice_with(NodeContext& ctx, Ints starts, Ints ends, std::optional<Ints> ax
     auto clampi = [&](std::int64_t v) { return std::clamp<std::int64_t>(v < 0 ? v + n : v, 0, n); };
     const std::int64_t b = clampi(starts[0]), e = clampi(ends[0]);
     Ints out;
-    for (std::int64_t i = b; i < e; i += (*steps)[0]) out.push_back(c->data<std::int64_t>()[static_cast<std::size_t>(i)]);
+    const std::int64_t step = (*steps)[0];
+    for (std::int64_t i = b; i < e; i = e - i <= step ? e : i + step) out.push_back(c->data<std::int64_t>()[static_cast<std::size_t>(i)]);
     ctx.set_output_constant(0, i64_tensor(out));
     return;
   }
@@ -707,6 +726,7 @@ void constant_of_shape(NodeContext& ctx) {
   const Ints shape = ints_of(ctx, ctx.required_constant(0, "ConstantOfShape's shape"), "shape");
   Tensor value = ctx.attr_tensor("value").value_or(Tensor::scalar(DType::f32, 0));
   if (value.numel() != 1) ctx.fail_here("value must hold one element");
+  check_fold_size(ctx, shape, value.dtype());
   Tensor out(value.dtype(), shape);
   out.fill(value.at(0));
   if (value.dtype() == DType::i64) {
