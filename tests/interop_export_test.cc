@@ -230,7 +230,7 @@ std::vector<RoundTrip> all_rows() {
       for (bool training : {false, true}) rows.push_back({entry.name, opset, training});
   return rows;
 }
-INSTANTIATE_TEST_SUITE_P(Zoo, OnnxExportRoundTrip, ::testing::ValuesIn(all_rows()), row_name);
+INSTANTIATE_TEST_SUITE_P(OnnxZoo, OnnxExportRoundTrip, ::testing::ValuesIn(all_rows()), row_name);
 
 // Every op with an ONNX form that the zoo does not use, with non-default attributes, round-trips
 // bitwise at both opsets.
