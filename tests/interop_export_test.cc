@@ -109,6 +109,8 @@ TensorMap random_inputs(const Graph& g, std::uint64_t seed) {
     Tensor t(v.type.dtype, v.type.shape);
     if (v.type.dtype == DType::i64) {
       for (std::int64_t& x : t.data<std::int64_t>()) x = static_cast<std::int64_t>(rng() % static_cast<std::uint64_t>(classes));
+    } else if (v.type.dtype == DType::f64) {
+      for (double& x : t.data<double>()) x = normal(rng);
     } else {
       for (float& x : t.data<float>()) x = static_cast<float>(normal(rng));
     }
@@ -369,6 +371,27 @@ TEST(OnnxExport, SymbolicBatchReimportsAtAnotherBatch) {
     const TensorMap inputs = random_inputs(at3.graph, 23);
     EXPECT_EQ(imported.graph.value(imported.graph.at("logits")).type.shape, (Shape{3, 5}));
     expect_bitwise(run_named(at3.graph, at3, inputs), run_named(imported.graph, imported, inputs), {"logits", "loss"});
+  }
+}
+
+// A float64 model exports as DOUBLE tensors and comes back the same.
+TEST(OnnxExport, Float64ModelRoundTrips) {
+  for (bool training : {false, true}) {
+    Model m;
+    m.graph = models::build_model("resnet_tiny", {.batch = 2, .dtype = DType::f64, .training = training});
+    m.graph = with_population_running_var(m).graph;
+    for (auto& [name, tensor] : runtime::initialize_parameters(m.graph))
+      (m.graph.value(m.graph.at(name)).kind == ValueKind::parameter ? m.parameters : m.state).emplace(name, tensor);
+    onnx::ModelProto proto;
+    const std::string bytes = export_onnx_bytes(m, {.opset = 13});
+    ASSERT_TRUE(proto.ParseFromString(bytes));
+    EXPECT_EQ(proto.graph().initializer(0).data_type(), onnx::TensorProto_DataType_DOUBLE);
+    const Model imported = import_onnx_bytes(bytes, "tiny.onnx", "", {.batch = 2, .training = training});
+    const TensorMap inputs = random_inputs(m.graph, 31);
+    std::vector<std::string> compared = {"logits", "loss"};
+    if (training)
+      for (auto [state, next] : m.graph.state_updates()) compared.push_back("next/" + m.graph.value(state).name);
+    expect_bitwise(run_named(m.graph, m, inputs), run_named(imported.graph, imported, inputs), compared);
   }
 }
 
