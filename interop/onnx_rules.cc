@@ -846,8 +846,11 @@ void dropout_with(NodeContext& ctx, double ratio, bool onnx_training) {
   ctx.set_output(0, outs[0]);
   ctx.set_output_unsupported(1, "Dropout's mask output (BOOL) is not supported");
 }
-void dropout_attr(NodeContext& ctx) {  // opset < 12: ratio attribute, inference
+void dropout_attr(NodeContext& ctx) {  // opsets 7 to 11: ratio attribute, inference
   dropout_with(ctx, ctx.attr_float("ratio", 0.5), false);
+}
+void dropout_is_test(NodeContext& ctx) {  // before opset 7: is_test = 0 (the default) is training
+  dropout_with(ctx, ctx.attr_float("ratio", 0.5), ctx.attr_int("is_test", 0) == 0);
 }
 void dropout_inputs(NodeContext& ctx) {  // opset >= 12: ratio and training_mode inputs
   const double ratio = ctx.has_input(1) ? scalar_of(ctx, ctx.required_constant(1, "Dropout's ratio"), "ratio") : 0.5;
@@ -941,7 +944,8 @@ constexpr Rule kRules[] = {
     {"Reshape", 1, nullptr, reshape_attr},
     {"Reshape", 5, nullptr, reshape_input},  // shape became an input
     {"BatchNormalization", 1, check_batch_norm, batch_norm},
-    {"Dropout", 1, nullptr, dropout_attr},
+    {"Dropout", 1, nullptr, dropout_is_test},
+    {"Dropout", 7, nullptr, dropout_attr},  // is_test removed: always inference
     {"Dropout", 12, nullptr, dropout_inputs},  // ratio and training_mode became inputs
     {"Softmax", 1, nullptr, softmax_old<kSoftmax>},
     {"Softmax", 13, nullptr, softmax_13<kSoftmax>},  // any axis, no flattening
