@@ -165,6 +165,25 @@ TEST_F(ToolsOnnx, RunWritesTheLossWhenTheLabelsAreGiven) {
   EXPECT_EQ(load_npy(path("o/loss.npy")).shape(), Shape{});
 }
 
+// How a conformance case is run by hand: its model and its input_K.pb files; the output matches
+// output_0.pb.
+TEST_F(ToolsOnnx, RunsAConformanceCaseOnItsPbFiles) {
+  const fs::path c = "/usr/share/libonnx-testdata/data/node/test_conv_with_strides_padding";
+  const fs::path data = c / "test_data_set_0";
+  ProcessResult r = tool({"run", (c / "model.onnx").string(), "--input", "x=" + (data / "input_0.pb").string(), "--input",
+                          "W=" + (data / "input_1.pb").string(), "--out", path("case")});
+  ASSERT_EQ(r.exit_code, 0) << describe(r);
+  std::string name;
+  const Tensor expected = interop::read_onnx_tensor_file((data / "output_0.pb").string(), &name);
+  const Tensor got = load_npy(path("case/" + name + ".npy"));
+  ASSERT_EQ(got.shape(), expected.shape());
+  for (std::int64_t i = 0; i < got.numel(); ++i) EXPECT_NEAR(got.at(i), expected.at(i), 1e-4 * std::abs(expected.at(i))) << i;
+  // The file's inputs are fixed-size: a wrong one is named with both shapes.
+  r = tool({"run", (c / "model.onnx").string(), "--input", "x=" + (data / "input_1.pb").string(), "--input", "W=" + (data / "input_1.pb").string()});
+  EXPECT_EQ(r.exit_code, 2) << describe(r);
+  EXPECT_THAT(r.err, HasSubstr("--input x: expected f32[1,1,7,5], got f32[1,1,3,3]"));
+}
+
 TEST_F(ToolsOnnx, ConvertRoundTripsBetweenAllThreeFormats) {
   const std::vector<std::pair<std::string, std::string>> steps = {
       {"m.dagrad", "a.onnx"}, {"a.onnx", "b.dagrad.txt"}, {"b.dagrad.txt", "c.onnx"}, {"c.onnx", "d.dagrad"}, {"d.dagrad", "e13.onnx"}, {"e13.onnx", "f.onnx"}};
