@@ -493,6 +493,16 @@ TEST(OnnxExport, CheckerFailuresNameTheFileAndTheProblem) {
     EXPECT_THAT(e.what(), HasSubstr("bad.onnx: ONNX checker"));
     EXPECT_THAT(e.what(), HasSubstr("nowhere"));
   }
+  // An output declared with a shape that inference contradicts: the strict shape inference's error.
+  ASSERT_TRUE(proto.ParseFromString(export_onnx_bytes(make_model("lenet", 2, false))));
+  proto.mutable_graph()->mutable_output(0)->mutable_type()->mutable_tensor_type()->mutable_shape()->mutable_dim(1)->set_dim_value(11);
+  std::ofstream(path, std::ios::binary | std::ios::trunc) << proto.SerializeAsString();
+  try {
+    check_onnx_file(path);
+    FAIL() << "accepted";
+  } catch (const Error& e) {
+    EXPECT_THAT(e.what(), HasSubstr("bad.onnx: ONNX strict shape inference"));
+  }
   fs::remove_all(dir);
 }
 
