@@ -162,8 +162,12 @@ void NodeContext::set_output(int i, Value v) {
   const ValueInfo& info = graph().value(v.id());
   // Only this node's own results take the ONNX name; a value passed through (Identity, Dropout
   // in inference) keeps the name it has.
+  const auto made_here = [&](const std::string& node_name) {
+    return node_name.rfind(name_, 0) == 0 && (node_name.size() == name_.size() || node_name[name_.size()] == '/' ||
+                                              node_name[name_.size()] == '_');  // '_': unique_name's suffix
+  };
   if (info.kind == ValueKind::result && !importer_.own_names.count(info.name) && info.producer >= 0 &&
-      graph().node(info.producer).name.rfind(name_, 0) == 0) {
+      made_here(graph().node(info.producer).name)) {
     if (!graph().find(onnx_name)) {
       graph().rename_value(v.id(), onnx_name);
       importer_.own_names.insert(onnx_name);
