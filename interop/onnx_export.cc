@@ -20,12 +20,6 @@
 #include "interop/onnx_internal.h"
 #include "proto/model_file.h"
 
-// The producer_version, as proto/ writes it into .dagrad files. CMake defines it for dagrad_proto
-// only so far; until it does for dagrad_interop, the project version this file was written for.
-#ifndef DAGRAD_PRODUCER_VERSION
-#define DAGRAD_PRODUCER_VERSION "0.1.0"
-#endif
-
 namespace dagrad::interop {
 namespace {
 
