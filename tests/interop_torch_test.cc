@@ -4,17 +4,24 @@
 // file is imported with interop::import_onnx and run by dagrad on the same inputs:
 //   - every graph output (eval: the logits, train: the loss) within a relative 1e-4 of PyTorch's;
 //   - train: every parameter gradient (autodiff::grad_parameters on the imported graph) within a
-//     relative 1e-4 of autograd's, by the ONNX initializer names;
+//     relative 1e-4 of autograd's (the rule below), by the ONNX initializer names;
 //   - the imported model exports back to ONNX (interop::export_onnx), passes ONNX's full checker,
 //     and its re-import runs bitwise equal to the first import.
 //
-// The comparison rule, per tensor (a = dagrad, b = PyTorch):
-//   error = max_i |a_i - b_i| / max(max_i |b_i|, 1e-30)
-// except that for a gradient up to kKinkOutliers elements may exceed it, as long as the whole
-// tensor's relative norm error ||a - b||_2 / ||b||_2 stays within the tolerance too. Float32
-// rounds differently in dagrad and PyTorch, so a ReLU whose input is within ~1e-6 of 0 may pass
-// the gradient in one and block it in the other; that changes a few gradient elements by a large
-// fraction and the rest of the tensor not at all (see the README, "Models from PyTorch").
+// The comparison rule, per tensor (a = dagrad, b = PyTorch float32):
+//   error = max_i |a_i - b_i| / max(max_i |b_i|, 1e-30)    and    norm error = ||a - b||_2 / ||b||_2
+// Outputs: error <= 1e-4. Gradients: norm error <= max(1e-4, 4 x PyTorch's own float32 norm error
+// on that tensor against the same model in float64, measured by the script), and where PyTorch's
+// float32 max error is within 1e-4/4, also error <= 1e-4 except for up to kKinkOutliers elements.
+// Why:
+//   - float32 rounds differently in dagrad and PyTorch, so a ReLU whose input is within rounding
+//     of 0 may pass the gradient in one and block it in the other, which moves a few gradient
+//     elements by a large fraction and leaves the rest of the tensor alone (the outliers);
+//   - deep nets with batch norm in training mode on a small batch amplify rounding: ResNet-50's
+//     float32 gradients in PyTorch itself are up to 29% (3% in norm) away from its float64 ones
+//     here, so no float32 implementation can match them to 1e-4; there dagrad must be about as
+//     close to the float64 gradient as PyTorch's float32 is (|a - b| <= |a - b64| + |b - b64|).
+// Where PyTorch's float32 is accurate (ResNet-18: 1e-5) the bound is the plain 1e-4.
 //
 // The cases are made at test time by /usr/bin/python3 (Debian's torch 1.13); the test is skipped
 // only when that python cannot import torch, torchvision and onnx. DAGRAD_TORCH_CASES=DIR reuses
@@ -30,6 +37,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <sstream>
 #include <string>
@@ -60,11 +68,11 @@ constexpr std::int64_t kKinkOutliers = 8;
 struct Difference {
   double max_relative = 0;    // max |a-b| / max |b|
   double norm_relative = 0;   // ||a-b||_2 / ||b||_2
-  std::int64_t outliers = 0;  // elements with |a-b| > kTolerance * max |b|
+  std::int64_t outliers = 0;  // elements with |a-b| > tolerance * max |b|
   double max_relative_without_outliers = 0;
 };
 
-Difference compare(const Tensor& got, const Tensor& want) {
+Difference compare(const Tensor& got, const Tensor& want, double tolerance) {
   double want_max = 0, want_norm = 0, diff_norm = 0;
   std::vector<double> diffs(static_cast<std::size_t>(want.numel()));
   for (std::int64_t i = 0; i < want.numel(); ++i) {
@@ -80,7 +88,7 @@ Difference compare(const Tensor& got, const Tensor& want) {
   for (double diff : diffs) {
     const double rel = diff / scale;
     d.max_relative = std::max(d.max_relative, rel);
-    if (rel > kTolerance) ++d.outliers;
+    if (rel > tolerance) ++d.outliers;
     else d.max_relative_without_outliers = std::max(d.max_relative_without_outliers, rel);
   }
   return d;
@@ -206,7 +214,7 @@ TEST_P(TorchExport, ImportedRunsLikePyTorchAndExportsBack) {
       ASSERT_TRUE(c.at("outputs").contains(name)) << "dagrad output '" << name << "' is not one of PyTorch's";
       const Tensor want = dagrad::load_npy((case_dir / c.at("outputs").at(name).get<std::string>()).string());
       ASSERT_EQ(tensor.shape(), want.shape()) << name;
-      const Difference d = compare(tensor, want);
+      const Difference d = compare(tensor, want, kTolerance);
       EXPECT_LE(d.max_relative, kTolerance) << "output " << name;
       report << "; output " << name << " rel " << format(d.max_relative);
     }
@@ -216,7 +224,7 @@ TEST_P(TorchExport, ImportedRunsLikePyTorchAndExportsBack) {
       EXPECT_EQ(run.grads.size(), c.at("grads").size()) << "parameters with a gradient in dagrad vs in PyTorch";
       double worst = 0, worst_norm = 0;
       std::string worst_name;
-      std::int64_t outliers = 0, tensors_with_outliers = 0;
+      std::int64_t outliers = 0, tensors_with_outliers = 0, widened = 0;
       for (const auto& [name, tensor] : run.grads) {
         if (!c.at("grads").contains(name)) {
           ADD_FAILURE() << "dagrad has a gradient for '" << name << "', PyTorch does not";
@@ -224,17 +232,25 @@ TEST_P(TorchExport, ImportedRunsLikePyTorchAndExportsBack) {
         }
         const Tensor want = dagrad::load_npy((case_dir / c.at("grads").at(name).get<std::string>()).string());
         ASSERT_EQ(tensor.shape(), want.shape()) << name;
-        const Difference d = compare(tensor, want);
-        EXPECT_LE(d.norm_relative, kTolerance) << "gradient " << name << " (relative norm error)";
-        EXPECT_LE(d.outliers, kKinkOutliers) << "gradient " << name << ": elements beyond " << kTolerance
-                                             << ", max rel " << d.max_relative;
+        const auto& torch_error = c.at("torch_float32_error").at(name);  // [max, norm] of float32 vs float64
+        const double bound_max = std::max(kTolerance, 4 * torch_error.at(0).get<double>());
+        const double bound_norm = std::max(kTolerance, 4 * torch_error.at(1).get<double>());
+        widened += bound_max > kTolerance || bound_norm > kTolerance;
+        const Difference d = compare(tensor, want, bound_max);
+        EXPECT_LE(d.norm_relative, bound_norm) << "gradient " << name << " (relative norm error; PyTorch float32 vs float64: "
+                                               << torch_error.at(1) << ")";
+        // Where float32 itself is that loose, single elements say nothing: only the norm is held.
+        if (bound_max == kTolerance)
+          EXPECT_LE(d.outliers, kKinkOutliers) << "gradient " << name << ": elements beyond " << bound_max << ", max rel "
+                                             << d.max_relative << " (PyTorch float32 vs float64: " << torch_error.at(0) << ")";
         outliers += d.outliers;
         tensors_with_outliers += d.outliers > 0;
         if (d.max_relative_without_outliers > worst) worst = d.max_relative_without_outliers, worst_name = name;
         worst_norm = std::max(worst_norm, d.norm_relative);
       }
       report << "; grads " << run.grads.size() << ", worst rel " << format(worst) << " (" << worst_name << "), worst norm rel "
-             << format(worst_norm) << ", kink outliers " << outliers << " in " << tensors_with_outliers << " tensors";
+             << format(worst_norm) << ", kink outliers " << outliers << " in " << tensors_with_outliers << " tensors, "
+             << widened << " tensors with a bound widened by PyTorch's float32 error";
     }
 
     // PyTorch's file -> dagrad -> ONNX: the checker passes and the re-import runs bitwise equal.
@@ -247,10 +263,14 @@ TEST_P(TorchExport, ImportedRunsLikePyTorchAndExportsBack) {
       ASSERT_EQ(rerun.outputs.size(), run.outputs.size());
       for (std::size_t i = 0; i < run.outputs.size(); ++i)
         EXPECT_TRUE(dagrad::bitwise_equal(rerun.outputs[i].second, run.outputs[i].second)) << "re-imported output " << run.outputs[i].first;
+      // By name: the exporter may list the nodes, and so the gradients, in another valid order.
+      std::map<std::string, const Tensor*> first_grads;
+      for (const auto& [name, tensor] : run.grads) first_grads[name] = &tensor;
       ASSERT_EQ(rerun.grads.size(), run.grads.size());
-      for (std::size_t i = 0; i < run.grads.size(); ++i)
-        EXPECT_TRUE(rerun.grads[i].first == run.grads[i].first && dagrad::bitwise_equal(rerun.grads[i].second, run.grads[i].second))
-            << "re-imported gradient " << run.grads[i].first << " vs " << rerun.grads[i].first;
+      for (const auto& [name, tensor] : rerun.grads) {
+        auto it = first_grads.find(name);
+        EXPECT_TRUE(it != first_grads.end() && dagrad::bitwise_equal(tensor, *it->second)) << "re-imported gradient " << name;
+      }
       report << "; exported, checked, re-import bitwise equal";
       fs::remove(exported);
     } catch (const std::exception& e) {
