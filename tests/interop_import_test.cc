@@ -406,3 +406,38 @@ TEST(OnnxTensorFile, RoundTripsBitwiseAndRefusesOtherTypes) {
   }
   fs::remove(path);
 }
+
+TEST(OnnxImport, MultiNodeTranslationsNameTheirExtraNodesAfterTheOnnxNode) {
+  OnnxBuilder b(13);
+  b.input("x", {"N", "4"});
+  b.input("labels", {"N"}, onnx::TensorProto_DataType_INT64);
+  b.initializer("fc.weight", {3, 4}, iota(12));
+  b.initializer("fc.bias", {3}, {0.1f, 0.2f, 0.3f});
+  b.initializer("class_weight", {3}, {1.f, 2.f, 0.5f});
+  OnnxBuilder::attr_int(b.node("Gemm", {"x", "fc.weight", "fc.bias"}, {"logits"}, "fc"), "transB", 1);  // PyTorch's Linear
+  auto* sce = b.node("SoftmaxCrossEntropyLoss", {"logits", "labels", "class_weight"}, {"loss"}, "criterion");
+  auto* r = sce->add_attribute();
+  r->set_name("reduction");
+  r->set_type(onnx::AttributeProto_AttributeType_STRING);
+  r->set_s("sum");
+  b.output("loss");
+  const Model m = b.import({.batch = 2});
+  std::vector<std::pair<std::string, std::string>> nodes;
+  for (const Node& n : m.graph.nodes()) nodes.emplace_back(n.name, n.op);
+  const std::vector<std::pair<std::string, std::string>> expected = {
+      {"fc/matmul", "matmul"}, {"fc", "add"}, {"criterion/log_softmax", "log_softmax"}, {"criterion", "nll_loss"}};
+  EXPECT_EQ(nodes, expected);
+  EXPECT_EQ(m.graph.value(m.graph.at("logits")).producer, 1);  // the last node carries the ONNX output name
+  ASSERT_NE(m.graph.loss(), kNoValue);
+  EXPECT_EQ(m.graph.value(m.graph.loss()).name, "loss");
+  // The plain Gemm (no transposes, alpha = beta = 1, bias [M]) is dagrad's dense.
+  OnnxBuilder plain(13);
+  plain.input("x", {"N", "4"});
+  plain.initializer("w", {4, 3}, iota(12));
+  plain.initializer("b", {3}, {0.f, 0.f, 0.f});
+  plain.node("Gemm", {"x", "w", "b"}, {"y"}, "dense");
+  plain.output("y");
+  const Model d = plain.import();
+  ASSERT_EQ(d.graph.nodes().size(), 1u);
+  EXPECT_EQ(d.graph.nodes()[0].op, "dense");
+}
