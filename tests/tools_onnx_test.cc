@@ -279,6 +279,13 @@ TEST_F(ToolsOnnx, ModelToolsShowImportedNamesUnchanged) {
   r = tool({"dump-graph", path("m.onnx")});
   ASSERT_EQ(r.exit_code, 0) << describe(r);
   EXPECT_THAT(r.out, HasSubstr("conv1.w"));
+  // The tools that differentiate add the classifier loss to the loss-free import.
+  r = tool({"dump-graph", path("m.onnx"), "--backward"});
+  ASSERT_EQ(r.exit_code, 0) << describe(r);
+  EXPECT_THAT(r.out, HasSubstr("softmax_cross_entropy"));
+  r = tool({"profile", path("m.onnx"), "--batch", "2", "--iterations", "1", "--threads", "1"});
+  ASSERT_EQ(r.exit_code, 0) << describe(r);
+  EXPECT_THAT(r.out, HasSubstr("backward"));
 }
 
 // The usual Fashion-MNIST flow on an imported model: a short fine-tuning run, then evaluate and

@@ -166,7 +166,7 @@ int run_dump_graph(const std::vector<std::string>& args) {
   if ((format == "svg" || format == "png") && !vm.count("out")) throw UsageError("--format " + format + " needs --out FILE");
   // A bad output path fails now, not after the model was loaded and differentiated.
   if (vm.count("out")) check_output_writable(vm["out"].as<std::string>(), "--out");
-  Model model = load_model_source(vm);
+  Model model = load_model_source(vm, true, vm.count("backward") > 0);  // --backward differentiates a loss
   Graph graph = vm.count("backward") ? autodiff::grad_parameters(model.graph).graph : model.graph;
 
   std::string text;

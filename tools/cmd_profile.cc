@@ -44,7 +44,7 @@ int run_profile(const std::vector<std::string>& args) {
   const int iterations = static_cast<int>(int_at_least(vm, "iterations", 1));
   const int threads = threads_option(vm);
   const int top = static_cast<int>(int_at_least(vm, "top", 0));
-  Model model = load_model_source(vm, training);
+  Model model = load_model_source(vm, training, training);  // a training step needs a loss
 
   Graph g = model.graph;
   if (training) {
