@@ -288,6 +288,72 @@ TEST_F(ToolsOnnx, ModelToolsShowImportedNamesUnchanged) {
   EXPECT_THAT(r.out, HasSubstr("backward"));
 }
 
+// A model as PyTorch exports one: input "input" [N,1,28,28] with a symbolic batch, no loss, and
+// GlobalAveragePool (which the importer makes a pool and a reshape to [N,C,1,1]) -> Flatten -> Gemm.
+void write_torch_like_onnx(const std::string& path) {
+  onnx::ModelProto model;
+  model.set_ir_version(8);
+  model.add_opset_import()->set_version(13);
+  onnx::GraphProto& g = *model.mutable_graph();
+  g.set_name("torch_like");
+  auto add_value = [](onnx::ValueInfoProto* v, const std::string& name, std::vector<std::int64_t> dims) {
+    v->set_name(name);
+    auto* t = v->mutable_type()->mutable_tensor_type();
+    t->set_elem_type(onnx::TensorProto::FLOAT);
+    for (std::int64_t d : dims) {
+      auto* dim = t->mutable_shape()->add_dim();
+      if (d < 0) dim->set_dim_param("N");
+      else dim->set_dim_value(d);
+    }
+  };
+  add_value(g.add_input(), "input", {-1, 1, 28, 28});
+  add_value(g.add_output(), "out", {-1, 10});
+  auto add_initializer = [&](const std::string& name, std::vector<std::int64_t> dims) {
+    onnx::TensorProto* t = g.add_initializer();
+    t->set_name(name);
+    t->set_data_type(onnx::TensorProto::FLOAT);
+    std::int64_t n = 1;
+    for (std::int64_t d : dims) t->add_dims(d), n *= d;
+    for (std::int64_t i = 0; i < n; ++i) t->add_float_data(0.1f * static_cast<float>(i % 7) - 0.3f);
+  };
+  add_initializer("fc.weight", {10, 1});
+  add_initializer("fc.bias", {10});
+  auto add_node = [&](const std::string& op, const std::string& name, std::vector<std::string> in, std::string out) {
+    onnx::NodeProto* n = g.add_node();
+    n->set_op_type(op);
+    n->set_name(name);
+    for (const auto& i : in) n->add_input(i);
+    n->add_output(out);
+    return n;
+  };
+  add_node("GlobalAveragePool", "/pool/GlobalAveragePool", {"input"}, "pooled");
+  add_node("Flatten", "/flatten/Flatten", {"pooled"}, "flat");
+  onnx::NodeProto* gemm = add_node("Gemm", "/fc/Gemm", {"flat", "fc.weight", "fc.bias"}, "out");
+  onnx::AttributeProto* trans_b = gemm->add_attribute();
+  trans_b->set_name("transB");
+  trans_b->set_type(onnx::AttributeProto::INT);
+  trans_b->set_i(1);
+  std::ofstream(path, std::ios::binary) << model.SerializeAsString();
+}
+
+// Imported reshapes carry the batch; the tools make them re-batchable, so evaluate (with a last
+// batch of another size) and train run on such a model, its input found though not named "image".
+TEST_F(ToolsOnnx, EvaluateAndTrainRebatchATorchLikeImport) {
+  write_torch_like_onnx(path("torch_like.onnx"));
+  ProcessResult r = tool({"validate", path("torch_like.onnx")});
+  ASSERT_EQ(r.exit_code, 0) << describe(r);
+  r = tool({"evaluate", path("torch_like.onnx"), "--limit", "70", "--batch", "32"});  // batches of 32, 32 and 6
+  ASSERT_EQ(r.exit_code, 0) << describe(r);
+  EXPECT_THAT(r.out, HasSubstr("/70)"));
+  r = tool({"train", "--from", path("torch_like.onnx"), "--out", path("t.dagrad"), "--epochs", "1", "--batch", "16", "--limit-train", "64",
+            "--limit-test", "40", "--threads", "1"});
+  ASSERT_EQ(r.exit_code, 0) << describe(r);
+  Model tuned = load(path("t.dagrad"));
+  EXPECT_TRUE(tuned.parameters.count("fc.weight"));
+  r = tool({"run", path("t.dagrad"), "--batch", "2", "--input", "input=" + path("x.npy")});
+  EXPECT_EQ(r.exit_code, 0) << describe(r);
+}
+
 // The usual Fashion-MNIST flow on an imported model: a short fine-tuning run, then evaluate and
 // validate the result; batch norms train, their running statistics move as state.
 TEST_F(ToolsOnnx, TrainFromOnnxFineTunesOnFashionMnist) {
