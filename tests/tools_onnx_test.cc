@@ -354,6 +354,46 @@ TEST_F(ToolsOnnx, EvaluateAndTrainRebatchATorchLikeImport) {
   EXPECT_EQ(r.exit_code, 0) << describe(r);
 }
 
+// Output names that are not file names: sanitized, collisions numbered, all listed in index.json.
+TEST_F(ToolsOnnx, RunSanitizesOutputFileNames) {
+  onnx::ModelProto model;
+  model.set_ir_version(8);
+  model.add_opset_import()->set_version(13);
+  onnx::GraphProto& g = *model.mutable_graph();
+  g.set_name("names");
+  auto value = [](onnx::ValueInfoProto* v, const std::string& name) {
+    v->set_name(name);
+    auto* t = v->mutable_type()->mutable_tensor_type();
+    t->set_elem_type(onnx::TensorProto::FLOAT);
+    t->mutable_shape()->add_dim()->set_dim_value(2);
+    t->mutable_shape()->add_dim()->set_dim_value(3);
+  };
+  value(g.add_input(), "x");
+  const std::vector<std::pair<std::string, std::string>> outputs = {{"Relu", "a/b"}, {"Sigmoid", "a_b"}, {"Neg", ".."}, {"Tanh", "../../etc/passwd"}};
+  for (const auto& [op, name] : outputs) {
+    onnx::NodeProto* n = g.add_node();
+    n->set_op_type(op);
+    n->set_name(op);
+    n->add_input("x");
+    n->add_output(name);
+    value(g.add_output(), name);
+  }
+  std::ofstream(path("names.onnx"), std::ios::binary) << model.SerializeAsString();
+  save_npy(Tensor::from<float>({2, 3}, {-1, 0, 1, 2, -3, 4}), path("x23.npy"));
+  ProcessResult r = tool({"run", path("names.onnx"), "--input", "x=" + path("x23.npy"), "--out", path("names")});
+  ASSERT_EQ(r.exit_code, 0) << describe(r);
+  const nlohmann::json index = nlohmann::json::parse(bytes_of(dir_ / "names" / "index.json"));
+  ASSERT_EQ(index.size(), 4u) << index.dump();
+  const std::vector<std::string> files = {"a_b.npy", "a_b_2.npy", "_...npy", ".._.._etc_passwd.npy"};
+  for (std::size_t i = 0; i < files.size(); ++i) {
+    EXPECT_EQ(index[i]["name"], outputs[i].second);
+    EXPECT_EQ(index[i]["file"], files[i]);
+    EXPECT_TRUE(fs::is_regular_file(dir_ / "names" / files[i])) << files[i];
+  }
+  EXPECT_EQ(load_npy(path("names/a_b.npy")).at(3), 2);     // relu
+  EXPECT_EQ(load_npy(path("names/_...npy")).at(4), 3);     // neg
+}
+
 // The usual Fashion-MNIST flow on an imported model: a short fine-tuning run, then evaluate and
 // validate the result; batch norms train, their running statistics move as state.
 TEST_F(ToolsOnnx, TrainFromOnnxFineTunesOnFashionMnist) {
