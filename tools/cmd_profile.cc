@@ -55,6 +55,8 @@ int run_profile(const std::vector<std::string>& args) {
   // when it has no logits).
   const models::ModelSignature sig = models::ModelSignature::find(g);
   const std::int64_t classes = sig.logits != kNoValue ? sig.classes(g) : 10;
+  // The batch the graph runs at: a FILE keeps its own (an .onnx FILE's is 1) unless --batch is given.
+  const std::string batch = std::to_string(sig.image != kNoValue ? sig.batch(g) : vm["batch"].as<std::int64_t>());
   runtime::Plan plan = runtime::compile(g, {.threads = threads});
   if (!vm["ignore-memory-check"].as<bool>()) {
     // Counted before the random batch is made: the plan's peak (intermediates under liveness),
@@ -63,8 +65,7 @@ int run_profile(const std::vector<std::string>& args) {
     for (const TensorMap* map : {&model.parameters, &model.state})
       for (const auto& [name, t] : *map) needed += static_cast<std::int64_t>(t.nbytes());
     for (ValueId id : g.values_of_kind(ValueKind::input)) needed += byte_count(g.value(id).type.shape, g.value(id).type.dtype);
-    runtime::check_memory_fits(needed, "profile of '" + model_source_label(vm) + "' with --batch " +
-                                           std::to_string(vm["batch"].as<std::int64_t>()));
+    runtime::check_memory_fits(needed, "profile of '" + model_source_label(vm) + "' with --batch " + batch);
   }
   TensorMap inputs = autodiff::random_inputs(g, vm["seed"].as<std::uint64_t>(), classes);
   runtime::Feeds feeds = runtime::feeds_from({&model.parameters, &model.state, &inputs});
@@ -107,7 +108,7 @@ int run_profile(const std::vector<std::string>& args) {
     std::printf("  %-40s %4d nodes %10.3f ms %5.1f%%\n", op.c_str(), entry.second, 1000 * entry.first, 100 * entry.first / all);
   std::printf("\nforward %.3f ms, backward %.3f ms, total %.3f ms per run (%zu nodes, %d runs, batch %s)\n",
               1000 * forward, 1000 * backward, 1000 * all, total.size(), iterations,
-              std::to_string(vm["batch"].as<std::int64_t>()).c_str());
+              batch.c_str());
   return kExitOk;
 }
 
