@@ -24,7 +24,9 @@ namespace {
 
 constexpr std::int64_t kMinIrVersion = 3;   // the first with opset_import
 constexpr std::int64_t kMaxIrVersion = 8;   // ONNX 1.12's
-constexpr std::int64_t kMinOpset = 7;
+// The importer's rules know the pre-7 forms (legacy broadcast, is_test, ...), and ONNX's own
+// conformance data holds many opset-6 PyTorch exports: the floor is opset 1, not the 7.
+constexpr std::int64_t kMinOpset = 1;
 constexpr std::int64_t kMaxOpset = 17;
 constexpr std::int64_t kMaxElements = std::int64_t{1} << 31;  // per tensor
 

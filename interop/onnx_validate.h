@@ -10,7 +10,7 @@ namespace dagrad::interop {
 // Throws dagrad::Error naming source_name, the node / initializer / graph input or output and the
 // field on the first problem found:
 // - ir_version missing or outside 3..8; opset imports: the default domain ("" or "ai.onnx") once,
-//   at a version in 7..17; a node in a domain that is not the default one (the domain is named);
+//   at a version in 1..17 (what the importer's rules know); a node in a domain that is not the default one (the domain is named);
 // - graph missing; a value defined twice (graph inputs, initializers, node outputs; an initializer
 //   may also be listed as a graph input); a node input that nothing defines; nodes out of
 //   topological order (a cycle is named as one); graph outputs that nothing defines;

@@ -154,8 +154,8 @@ std::vector<MalformedCase> malformed_cases() {
       // ---- versions and opsets --------------------------------------------------------------------
       model_case("missing_ir_version", [](M& m) { m.clear_ir_version(); }, {"field 'ir_version' is missing"}),
       model_case("ir_version_9", [](M& m) { m.set_ir_version(9); }, {"ir_version 9 is not supported", "3 to 8"}),
-      model_case("opset_6", [](M& m) { m.mutable_opset_import(0)->set_version(6); },
-                 {"default ONNX domain's version 6 is not supported", "opsets 7 to 17"}),
+      model_case("opset_0", [](M& m) { m.mutable_opset_import(0)->set_version(0); },
+                 {"default ONNX domain's version 0 is not supported", "opsets 1 to 17"}),
       model_case("opset_18", [](M& m) { m.mutable_opset_import(0)->set_version(18); },
                  {"default ONNX domain's version 18 is not supported"}),
       model_case("no_default_opset", [](M& m) { m.mutable_opset_import(0)->set_domain("com.example"); },
