@@ -132,7 +132,8 @@ std::optional<Tensor> NodeContext::attr_tensor(const char* name) const {
   const auto* a = attr(name);
   if (!a) return std::nullopt;
   if (a->type() != onnx::AttributeProto_AttributeType_TENSOR) fail_here("attribute '", name, "' must be a TENSOR");
-  return tensor_from_proto(a->t(), where() + ": attribute '" + name + "'", importer_.base_dir(), importer_.options().max_bytes);
+  return tensor_from_proto(a->t(), where() + ": attribute '" + name + "'", importer_.base_dir(), importer_.options().max_bytes,
+                           /*bool_as_i64=*/true);
 }
 
 std::vector<Value> NodeContext::add(const std::string& op, std::vector<Value> inputs, AttrMap attrs, const std::string& part) {
@@ -175,9 +176,10 @@ void NodeContext::set_output(int i, Value v) {
   }
 }
 
-void NodeContext::set_output_constant(int i, Tensor t) {
+void NodeContext::set_output_constant(int i, Tensor t, bool boolean) {
   if (!has_output(i)) return;
   Symbol& s = importer_.define(node_.output(i));
+  s.boolean = boolean;
   s.constant = std::move(t);
   s.origin = Symbol::Origin::folded;
 }
@@ -206,6 +208,7 @@ Value Importer::value_of(const std::string& onnx_name, const std::string& where)
   Symbol& s = symbol(onnx_name, where);
   if (s.id != kNoValue) return graph().handle(s.id);
   if (!s.constant) fail(where, ": input '", onnx_name, "' has no value");
+  if (s.boolean) fail(where, ": input '", onnx_name, "' is a BOOL tensor used as data: unsupported element type BOOL");
   const Tensor& t = *s.constant;
   const std::string name = graph().find(onnx_name) ? graph().unique_name(onnx_name) : onnx_name;
   Value v;
@@ -303,13 +306,17 @@ Model translate(const onnx::ModelProto& model, const std::string& source, const 
   for (const auto& init : g.initializer()) {
     initializer_names.insert(init.name());
     const int et = init.data_type();
+    // BOOL initializers are flags read at import time (Dropout's training_mode); used as data they
+    // fail in the op that reads them.
     if (et != onnx::TensorProto_DataType_FLOAT && et != onnx::TensorProto_DataType_DOUBLE &&
-        et != onnx::TensorProto_DataType_INT64) {
+        et != onnx::TensorProto_DataType_INT64 && et != onnx::TensorProto_DataType_BOOL) {
       problems.push_back("initializer '" + init.name() + "': unsupported element type " + onnx_type_name(et));
       continue;
     }
     Symbol& s = imp.define(init.name());
-    s.constant = tensor_from_proto(init, source + ": initializer '" + init.name() + "'", base_dir, options.max_bytes);
+    s.constant = tensor_from_proto(init, source + ": initializer '" + init.name() + "'", base_dir, options.max_bytes,
+                                   /*bool_as_i64=*/true);
+    s.boolean = et == onnx::TensorProto_DataType_BOOL;
     s.origin = Symbol::Origin::initializer;
   }
   // Graph inputs that are not initializers (IR < 4 lists initializers as inputs too).

@@ -23,6 +23,7 @@ struct Symbol {
   std::optional<Tensor> constant;
   enum class Origin { result, graph_input, initializer, folded } origin = Origin::result;
   std::string unsupported;  // non-empty: the value exists in ONNX but dagrad cannot produce it (why)
+  bool boolean = false;     // a BOOL tensor held as int64 0/1: readable at import time, never graph data
 };
 
 class Importer;
@@ -73,7 +74,7 @@ class NodeContext {
   // Binds ONNX output i to a value (renamed to the ONNX name when the value is this node's own
   // result), to a tensor known at import time, or marks it as one dagrad cannot produce.
   void set_output(int i, Value v);
-  void set_output_constant(int i, Tensor t);
+  void set_output_constant(int i, Tensor t, bool boolean = false);
   void set_output_unsupported(int i, const std::string& why);
   void mark_loss(int i);  // output i is a loss (SoftmaxCrossEntropyLoss / NegativeLogLikelihoodLoss reduced)
 

@@ -19,8 +19,10 @@ int onnx_type_of(DType dtype);
 // checked against dims; external data (data_location EXTERNAL) read only from base_dir ("" refuses
 // any) at a relative path that stays inside it, each file at most max_bytes. `where` prefixes errors
 // ("model.onnx: initializer 'conv1.weight'").
+// bool_as_i64: BOOL data becomes an int64 tensor of 0 and 1 (for flags read at import time, such as
+// Dropout's training_mode); otherwise BOOL is an unsupported element type like the others.
 Tensor tensor_from_proto(const onnx::TensorProto& proto, const std::string& where, const std::string& base_dir,
-                         std::int64_t max_bytes = std::int64_t{2} << 30);
+                         std::int64_t max_bytes = std::int64_t{2} << 30, bool bool_as_i64 = false);
 // Tensor -> TensorProto with raw_data (little-endian), name and dims.
 void tensor_to_proto(const Tensor& tensor, const std::string& name, onnx::TensorProto& proto);
 

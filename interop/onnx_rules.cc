@@ -745,7 +745,8 @@ void identity(NodeContext& ctx) {
 }
 
 void constant_node(NodeContext& ctx) {
-  if (auto t = ctx.attr_tensor("value")) ctx.set_output_constant(0, *t);
+  if (auto t = ctx.attr_tensor("value"))
+    ctx.set_output_constant(0, *t, ctx.attr("value")->t().data_type() == onnx::TensorProto_DataType_BOOL);
   else if (ctx.has_attr("value_float")) ctx.set_output_constant(0, Tensor::scalar(DType::f32, ctx.attr_float("value_float", 0)));
   else if (auto fs = ctx.attr_floats("value_floats")) {
     std::vector<float> v(fs->begin(), fs->end());
@@ -763,7 +764,8 @@ void check_constant(const onnx::NodeProto& node, int, std::vector<std::string>& 
     if (a.name() == "sparse_value" || a.name() == "value_string" || a.name() == "value_strings")
       problems.push_back(a.name() + " not supported");
     else if (a.name() == "value" && a.t().data_type() != onnx::TensorProto_DataType_FLOAT &&
-             a.t().data_type() != onnx::TensorProto_DataType_DOUBLE && a.t().data_type() != onnx::TensorProto_DataType_INT64)
+             a.t().data_type() != onnx::TensorProto_DataType_DOUBLE && a.t().data_type() != onnx::TensorProto_DataType_INT64 &&
+             a.t().data_type() != onnx::TensorProto_DataType_BOOL)  // BOOL: a flag read at import time (Dropout's training_mode)
       problems.push_back("unsupported element type " + onnx_type_name(a.t().data_type()));
 }
 

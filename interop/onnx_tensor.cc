@@ -101,8 +101,29 @@ void copy_field(const Field& field, Tensor& tensor, const std::string& where, co
 }  // namespace
 
 Tensor tensor_from_proto(const onnx::TensorProto& proto, const std::string& where, const std::string& base_dir,
-                         std::int64_t max_bytes) {
+                         std::int64_t max_bytes, bool bool_as_i64) {
   if (proto.has_segment()) fail(where, ": segmented tensors are not supported");
+  if (bool_as_i64 && proto.data_type() == onnx::TensorProto_DataType_BOOL) {
+    Shape shape(proto.dims().begin(), proto.dims().end());
+    for (std::int64_t d : shape)
+      if (d < 0) fail(where, ": negative dim in ", to_string(shape));
+    std::int64_t count = 0;
+    try { count = element_count(shape); } catch (const Error& e) { fail(where, ": ", e.what()); }
+    if (count * 8 > max_bytes) fail(where, ": dims ", to_string(shape), " are above the size limit");
+    if (proto.data_location() == onnx::TensorProto_DataLocation_EXTERNAL) fail(where, ": external BOOL data is not supported");
+    Tensor tensor(DType::i64, shape);
+    auto out = tensor.data<std::int64_t>();
+    if (proto.has_raw_data()) {
+      if (static_cast<std::int64_t>(proto.raw_data().size()) != count)
+        fail(where, ": raw_data holds ", proto.raw_data().size(), " bytes, BOOL dims ", to_string(shape), " need ", count);
+      for (std::int64_t i = 0; i < count; ++i) out[static_cast<std::size_t>(i)] = proto.raw_data()[static_cast<std::size_t>(i)] != 0;
+    } else {
+      if (proto.int32_data_size() != count)
+        fail(where, ": int32_data holds ", proto.int32_data_size(), " values, BOOL dims ", to_string(shape), " need ", count);
+      for (std::int64_t i = 0; i < count; ++i) out[static_cast<std::size_t>(i)] = proto.int32_data(static_cast<int>(i)) != 0;
+    }
+    return tensor;
+  }
   const DType dtype = dtype_from_onnx(proto.data_type(), where);
   Shape shape(proto.dims().begin(), proto.dims().end());
   for (std::int64_t d : shape)

@@ -441,3 +441,25 @@ TEST(OnnxImport, MultiNodeTranslationsNameTheirExtraNodesAfterTheOnnxNode) {
   ASSERT_EQ(d.graph.nodes().size(), 1u);
   EXPECT_EQ(d.graph.nodes()[0].op, "dense");
 }
+
+TEST(OnnxImport, BoolTrainingModeFlagsAreReadAtImportTime) {
+  // PyTorch's training export of a model whose dropout has p = 0: Dropout(x, 0.0, true).
+  auto model = [](float ratio) {
+    OnnxBuilder b(13);
+    b.input("x", {"2", "3"});
+    b.initializer("ratio", {}, {ratio});
+    auto* flag = b.node("Constant", {}, {"train"}, "flag");
+    auto* a = flag->add_attribute();
+    a->set_name("value");
+    a->set_type(onnx::AttributeProto_AttributeType_TENSOR);
+    a->mutable_t()->set_data_type(onnx::TensorProto_DataType_BOOL);
+    a->mutable_t()->add_int32_data(1);
+    b.node("Dropout", {"x", "ratio", "train"}, {"y"}, "drop");
+    b.output("y");
+    return b;
+  };
+  const Model m = model(0.f).import();
+  ASSERT_EQ(m.graph.nodes().size(), 1u);
+  EXPECT_EQ(m.graph.nodes()[0].name, "drop");
+  EXPECT_NE(import_error(model(0.5f)).find("random and not supported"), std::string::npos) << import_error(model(0.5f));
+}
