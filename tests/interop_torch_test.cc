@@ -21,7 +21,9 @@
 //     float32 gradients in PyTorch itself are up to 29% (3% in norm) away from its float64 ones
 //     here, so no float32 implementation can match them to 1e-4; there dagrad must be about as
 //     close to the float64 gradient as PyTorch's float32 is (|a - b| <= |a - b64| + |b - b64|).
-// Where PyTorch's float32 is accurate (ResNet-18: 1e-5) the bound is the plain 1e-4.
+// Where PyTorch's float32 is accurate (ResNet-18: 1e-5) the bound is the plain 1e-4. Where the
+// float64 gradient is ~0 (PyTorch's float32 norm error > 1: the loss does not depend on the
+// parameter), dagrad's gradient norm must be at most 10x PyTorch's rounding noise.
 //
 // The cases are made at test time by /usr/bin/python3 (Debian's torch 1.13); the test is skipped
 // only when that python cannot import torch, torchvision and onnx. DAGRAD_TORCH_CASES=DIR reuses
@@ -70,20 +72,24 @@ struct Difference {
   double norm_relative = 0;   // ||a-b||_2 / ||b||_2
   std::int64_t outliers = 0;  // elements with |a-b| > tolerance * max |b|
   double max_relative_without_outliers = 0;
+  double got_norm = 0, want_norm = 0;  // ||a||_2, ||b||_2
 };
 
 Difference compare(const Tensor& got, const Tensor& want, double tolerance) {
-  double want_max = 0, want_norm = 0, diff_norm = 0;
+  double want_max = 0, want_norm = 0, diff_norm = 0, got_norm = 0;
   std::vector<double> diffs(static_cast<std::size_t>(want.numel()));
   for (std::int64_t i = 0; i < want.numel(); ++i) {
     const double a = got.at(i), b = want.at(i);
     want_max = std::max(want_max, std::abs(b));
     want_norm += b * b;
+    got_norm += a * a;
     diff_norm += (a - b) * (a - b);
     diffs[static_cast<std::size_t>(i)] = std::isnan(a) ? INFINITY : std::abs(a - b);
   }
   const double scale = std::max(want_max, 1e-30);
   Difference d;
+  d.got_norm = std::sqrt(got_norm);
+  d.want_norm = std::sqrt(want_norm);
   d.norm_relative = std::sqrt(diff_norm) / std::max(std::sqrt(want_norm), 1e-30);
   for (double diff : diffs) {
     const double rel = diff / scale;
@@ -224,7 +230,7 @@ TEST_P(TorchExport, ImportedRunsLikePyTorchAndExportsBack) {
       EXPECT_EQ(run.grads.size(), c.at("grads").size()) << "parameters with a gradient in dagrad vs in PyTorch";
       double worst = 0, worst_norm = 0;
       std::string worst_name;
-      std::int64_t outliers = 0, tensors_with_outliers = 0, widened = 0;
+      std::int64_t outliers = 0, tensors_with_outliers = 0, widened = 0, vanishing = 0;
       for (const auto& [name, tensor] : run.grads) {
         if (!c.at("grads").contains(name)) {
           ADD_FAILURE() << "dagrad has a gradient for '" << name << "', PyTorch does not";
@@ -235,14 +241,24 @@ TEST_P(TorchExport, ImportedRunsLikePyTorchAndExportsBack) {
         const auto& torch_error = c.at("torch_float32_error").at(name);  // [max, norm] of float32 vs float64
         const double bound_max = std::max(kTolerance, 4 * torch_error.at(0).get<double>());
         const double bound_norm = std::max(kTolerance, 4 * torch_error.at(1).get<double>());
-        widened += bound_max > kTolerance || bound_norm > kTolerance;
         const Difference d = compare(tensor, want, bound_max);
+        if (torch_error.at(1).get<double>() > 1) {
+          // The float64 gradient is ~0 (1e-16): the loss does not depend on this parameter, e.g.
+          // the shift of a batch norm whose output only reaches the loss through another
+          // training-mode batch norm, which subtracts it again. Both float32 values are rounding
+          // noise, so dagrad's must only be no larger than PyTorch's.
+          EXPECT_LE(d.got_norm, 10 * d.want_norm + 1e-30) << "gradient " << name << " should be rounding noise, as PyTorch's is";
+          ++vanishing;
+          continue;
+        }
+        widened += bound_max > kTolerance || bound_norm > kTolerance;
         EXPECT_LE(d.norm_relative, bound_norm) << "gradient " << name << " (relative norm error; PyTorch float32 vs float64: "
                                                << torch_error.at(1) << ")";
         // Where float32 itself is that loose, single elements say nothing: only the norm is held.
-        if (bound_max == kTolerance)
+        if (bound_max == kTolerance) {
           EXPECT_LE(d.outliers, kKinkOutliers) << "gradient " << name << ": elements beyond " << bound_max << ", max rel "
                                              << d.max_relative << " (PyTorch float32 vs float64: " << torch_error.at(0) << ")";
+        }
         outliers += d.outliers;
         tensors_with_outliers += d.outliers > 0;
         if (d.max_relative_without_outliers > worst) worst = d.max_relative_without_outliers, worst_name = name;
@@ -250,7 +266,8 @@ TEST_P(TorchExport, ImportedRunsLikePyTorchAndExportsBack) {
       }
       report << "; grads " << run.grads.size() << ", worst rel " << format(worst) << " (" << worst_name << "), worst norm rel "
              << format(worst_norm) << ", kink outliers " << outliers << " in " << tensors_with_outliers << " tensors, "
-             << widened << " tensors with a bound widened by PyTorch's float32 error";
+             << widened << " tensors with a bound widened by PyTorch's float32 error, " << vanishing
+             << " vanishing (float64 ~0)";
     }
 
     // PyTorch's file -> dagrad -> ONNX: the checker passes and the re-import runs bitwise equal.
