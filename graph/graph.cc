@@ -118,11 +118,11 @@ std::string Graph::scoped(const std::string& name) const {
   return s + name;
 }
 std::string Graph::unique_name(const std::string& base) {
-  if (!value_by_name_.count(base) && !node_by_name_.count(base)) return base;
+  if (!name_taken(base)) return base;
   int& counter = name_counters_[base];
   std::string name;
   do name = base + "_" + std::to_string(++counter);
-  while (value_by_name_.count(name) || node_by_name_.count(name));
+  while (name_taken(name));
   return name;
 }
 
@@ -234,7 +234,7 @@ void Graph::add_gradient(ValueId wrt, ValueId grad) {
 void Graph::rename_value(ValueId id, const std::string& name) {
   const std::string old = value(id).name;
   if (old == name) return;
-  if (value_by_name_.count(name) || node_by_name_.count(name)) fail("cannot rename '", old, "' to '", name, "': name taken");
+  if (name_taken(name)) fail("cannot rename '", old, "' to '", name, "': name taken");
   value_by_name_.erase(old);
   value_by_name_[name] = id;
   values_[id].name = name;

@@ -133,6 +133,8 @@ class Graph {
   const Node& node(std::int32_t index) const;
   Value handle(ValueId id) { return Value(this, id); }
   std::optional<ValueId> find(const std::string& name) const;
+  // Values and nodes share one namespace: true if a value or a node has this name.
+  bool name_taken(const std::string& name) const { return value_by_name_.count(name) || node_by_name_.count(name); }
   ValueId at(const std::string& name) const;  // throws naming the missing value
 
   const std::vector<ValueId>& outputs() const { return outputs_; }

@@ -25,6 +25,7 @@ namespace detail {
 
 Graph& NodeContext::graph() { return importer_.graph(); }
 const OnnxImportOptions& NodeContext::options() const { return importer_.options(); }
+bool NodeContext::from_dagrad() const { return importer_.dagrad_producer; }
 
 std::string NodeContext::where() const {
   return importer_.source() + ": node '" + name_ + "' (" + node_.op_type() + ", opset " + std::to_string(opset_) + ")";
@@ -169,7 +170,9 @@ void NodeContext::set_output(int i, Value v) {
   };
   if (info.kind == ValueKind::result && !importer_.own_names.count(info.name) && info.producer >= 0 &&
       made_here(graph().node(info.producer).name)) {
-    if (!graph().find(onnx_name)) {
+    // Taken (a dagrad file whose value is named like its node, say): the value keeps its name;
+    // the ONNX name still finds it through the symbol table.
+    if (!graph().name_taken(onnx_name)) {
       graph().rename_value(v.id(), onnx_name);
       importer_.own_names.insert(onnx_name);
     }
@@ -295,6 +298,7 @@ Model translate(const onnx::ModelProto& model, const std::string& source, const 
   Model result;
   Importer imp(result, options, source, base_dir);
   imp.bound_inputs = bound_inputs;
+  imp.dagrad_producer = model.producer_name() == "dagrad";
   std::vector<std::string> problems;
 
   // Which initializers are batch-norm statistics (state, not parameters).

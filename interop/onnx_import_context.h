@@ -39,6 +39,7 @@ class NodeContext {
   int opset() const { return opset_; }
   Graph& graph();
   const OnnxImportOptions& options() const;
+  bool from_dagrad() const;  // the file was written by dagrad's exporter
 
   // Inputs: an empty name means an omitted optional input.
   int input_count() const { return node_.input_size(); }
@@ -111,6 +112,9 @@ class Importer {
   std::set<std::string> own_names;            // ONNX value names given to dagrad values
   // Graph inputs whose value a rule needs at import time may be bound here (tests, tools).
   const TensorMap* bound_inputs = nullptr;
+  // The file's producer is dagrad's exporter: a Dropout's seed attribute names dagrad's own mask
+  // generator, so training-mode dropout can be imported as the same stream.
+  bool dagrad_producer = false;
 
  private:
   Model& model_;

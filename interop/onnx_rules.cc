@@ -840,11 +840,19 @@ void batch_norm(NodeContext& ctx) {
   }
 }
 
+// Training-mode Dropout draws a random mask, and ONNX leaves the generator to the runtime. In a file
+// dagrad's exporter wrote, the `seed` attribute names dagrad's own mask stream: it imports as
+// dagrad's dropout with that seed, so a dagrad model round-trips. From any other producer the mask
+// cannot be reproduced (the conformance data's come from numpy), and the import refuses it rather
+// than silently drawing different numbers.
 void dropout_with(NodeContext& ctx, double ratio, bool onnx_training) {
-  if (onnx_training && ratio > 0)
-    ctx.fail_here("training-mode Dropout with ratio ", ratio, " is random and not supported (import with training_mode off)");
+  const bool seeded = ctx.from_dagrad() && ctx.has_attr("seed");
+  if (onnx_training && ratio > 0 && !seeded)
+    ctx.fail_here("training-mode Dropout with ratio ", ratio,
+                  " is random and not supported (its mask generator is the producer's; import with training_mode off)");
   const bool training = ctx.options().training && ratio > 0;
-  auto outs = ctx.add("dropout", {ctx.input(0)}, {{"p", ratio}, {"seed", std::int64_t{0}}, {"training", training}});
+  const std::int64_t seed = seeded ? ctx.attr_int("seed", 0) : 0;
+  auto outs = ctx.add("dropout", {ctx.input(0)}, {{"p", ratio}, {"seed", seed}, {"training", training}});
   ctx.set_output(0, outs[0]);
   ctx.set_output_unsupported(1, "Dropout's mask output (BOOL) is not supported");
 }
@@ -855,7 +863,13 @@ void dropout_is_test(NodeContext& ctx) {  // before opset 7: is_test = 0 (the de
   dropout_with(ctx, ctx.attr_float("ratio", 0.5), ctx.attr_int("is_test", 0) == 0);
 }
 void dropout_inputs(NodeContext& ctx) {  // opset >= 12: ratio and training_mode inputs
-  const double ratio = ctx.has_input(1) ? scalar_of(ctx, ctx.required_constant(1, "Dropout's ratio"), "ratio") : 0.5;
+  double ratio = 0.5;
+  if (ctx.has_input(1)) {
+    const Tensor ratio_tensor = ctx.required_constant(1, "Dropout's ratio");
+    ratio = scalar_of(ctx, ratio_tensor, "ratio");
+    // As written, like float attributes: a float32 0.2 is dagrad's 0.2, not 0.20000000298.
+    if (ratio_tensor.dtype() == DType::f32) ratio = float_as_written(static_cast<float>(ratio));
+  }
   bool training = false;
   if (ctx.has_input(2)) training = scalar_of(ctx, ctx.required_constant(2, "Dropout's training_mode"), "training_mode") != 0;
   dropout_with(ctx, ratio, training);

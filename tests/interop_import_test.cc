@@ -372,6 +372,30 @@ TEST(OnnxImport, RandomTrainingDropoutIsRefusedClearly) {
   EXPECT_NE(import_error(b).find("random and not supported"), std::string::npos) << import_error(b);
 }
 
+TEST(OnnxImport, SeededTrainingDropoutImportsAsDagradDropout) {
+  // dagrad's exporter writes its mask seed as Dropout's seed attribute; a float32 ratio reads as written.
+  OnnxBuilder b(13);
+  b.model.set_producer_name("dagrad");
+  b.input("x", {"2", "3"});
+  b.initializer("ratio", {}, {0.2f});
+  b.initializer_i64("train", {1});
+  OnnxBuilder::attr_int(b.node("Dropout", {"x", "ratio", "train"}, {"y"}, "drop"), "seed", 7);
+  b.output("y");
+  const Model model = b.import({.training = true});
+  b.model.set_producer_name("backend-test");  // another producer's generator: refused
+  EXPECT_NE(import_error(b).find("random and not supported"), std::string::npos) << import_error(b);
+  bool found = false;
+  for (const Node& node : model.graph.nodes()) {
+    if (node.op != "dropout") continue;
+    found = true;
+    EXPECT_EQ(node.name, "drop");
+    EXPECT_EQ(std::get<double>(node.attrs.at("p")), 0.2);
+    EXPECT_EQ(std::get<std::int64_t>(node.attrs.at("seed")), 7);
+    EXPECT_TRUE(std::get<bool>(node.attrs.at("training")));
+  }
+  EXPECT_TRUE(found);
+}
+
 TEST(OnnxTensorFile, RoundTripsBitwiseAndRefusesOtherTypes) {
   const fs::path dir = fs::temp_directory_path();
   const std::string path = (dir / ("dagrad_tensor_" + std::to_string(::getpid()) + ".pb")).string();
