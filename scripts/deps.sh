@@ -26,7 +26,7 @@ packages=(
   graphviz                                        # svg/png graph drawings
   clang libclang-rt-14-dev                        # libFuzzer target
   python3-numpy                                   # checks that dumped .npy files load
-  python3-torch python3-torchvision               # the interop tests export torchvision models with torch.onnx
+  python3-torch python3-torchvision python3-onnx  # the interop tests export torchvision models with torch.onnx
 )
 if [ "$bench" = 1 ]; then
   packages+=(time)                                # peak RSS of the comparison runs
