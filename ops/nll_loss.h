@@ -27,23 +27,15 @@ struct NllLossAttrs {
 inline Shape check_nll_inputs(const InferContext& c, const NllLossAttrs& a, int weight_input) {
   if (a.reduction != "mean" && a.reduction != "sum" && a.reduction != "none")
     c.fail("attribute 'reduction' = '", a.reduction, "' must be 'mean', 'sum' or 'none'");
-  c.expect_float(0);
+  kernels::check_scores_and_labels(c, "log_probs", "C");
   const Shape& log_probs = c.shape(0);
-  if (log_probs.size() < 2) c.fail("log_probs (input 0) must be [N,C] or [N,C,d1,...], got shape ", to_string(log_probs));
-  if (log_probs[0] < 1 || log_probs[1] < 1) c.fail("log_probs (input 0) need N >= 1 and C >= 1, got shape ", to_string(log_probs));
-  if (c.dtype(1) != DType::i64) c.fail("labels (input 1) must be i64, got ", dtype_name(c.dtype(1)));
-  Shape want = log_probs;
-  want.erase(want.begin() + 1);
-  if (c.shape(1) != want)
-    c.fail("labels (input 1) must have shape ", to_string(want), " to match log_probs ", to_string(log_probs), ", got ",
-           to_string(c.shape(1)));
   if (c.num_inputs() > weight_input) {
     c.expect_same_dtype(0, weight_input);
     if (c.shape(weight_input) != Shape{log_probs[1]})
       c.fail("weight (input ", weight_input, ") must have shape [", log_probs[1], "] (one per class of log_probs ",
              to_string(log_probs), "), got ", to_string(c.shape(weight_input)));
   }
-  return want;
+  return c.shape(1);
 }
 
 // Per label r (in labels' flat order): its weight w_r (0 when ignored) and the flat index of the

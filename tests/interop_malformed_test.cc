@@ -128,6 +128,8 @@ struct MalformedCase {
   std::vector<std::string> expected;  // substrings of the error, besides the file name
   std::function<void(const fs::path& dir)> setup = nullptr;  // files beside the model (external data)
 };
+// gtest prints a row by its name (not its bytes) in test listings and ctest's log.
+void PrintTo(const MalformedCase& row, std::ostream* os) { *os << row.name; }
 
 MalformedCase model_case(std::string name, std::function<void(onnx::ModelProto&)> damage, std::vector<std::string> expected,
                          std::function<void(const fs::path&)> setup = nullptr) {

@@ -42,21 +42,28 @@ struct ClassLines {
   }
 };
 
-// The shape rule of both ops: logits (input 0) float [N,K,...] with N, K >= 1, labels (input 1)
-// i64 of logits' shape without dim 1; label_smoothing in [0, 1].
+// Input 0 float class scores [N,C,d1,...] with N, C >= 1 (`scores`: "logits", "log_probs"; `classes`:
+// the letter the messages use for dim 1), input 1 i64 labels of that shape without dim 1.
+inline void check_scores_and_labels(const InferContext& c, const char* scores, const char* classes) {
+  c.expect_float(0);
+  const Shape& shape = c.shape(0);
+  if (shape.size() < 2)
+    c.fail(scores, " (input 0) must be [N,", classes, "] or [N,", classes, ",d1,...], got shape ", to_string(shape));
+  if (shape[0] < 1 || shape[1] < 1)
+    c.fail(scores, " (input 0) need N >= 1 and ", classes, " >= 1, got shape ", to_string(shape));
+  if (c.dtype(1) != DType::i64) c.fail("labels (input 1) must be i64, got ", dtype_name(c.dtype(1)));
+  Shape want = shape;
+  want.erase(want.begin() + 1);
+  if (c.shape(1) != want)
+    c.fail("labels (input 1) must have shape ", to_string(want), " to match the batch of ", scores, " ", to_string(shape),
+           ", got ", to_string(c.shape(1)));
+}
+
+// The shape rule of both softmax_cross_entropy ops: logits [N,K,...], labels, label_smoothing in [0, 1].
 inline void check_logits_labels(const InferContext& c, const CrossEntropyAttrs& a) {
   if (!(a.label_smoothing >= 0 && a.label_smoothing <= 1))
     c.fail("attribute 'label_smoothing' = ", a.label_smoothing, " is outside [0, 1]");
-  c.expect_float(0);
-  const Shape& logits = c.shape(0);
-  if (logits.size() < 2) c.fail("logits (input 0) must be [N,K] or [N,K,d1,...], got shape ", to_string(logits));
-  if (logits[0] < 1 || logits[1] < 1) c.fail("logits (input 0) need N >= 1 and K >= 1, got shape ", to_string(logits));
-  if (c.dtype(1) != DType::i64) c.fail("labels (input 1) must be i64, got ", dtype_name(c.dtype(1)));
-  Shape want = logits;
-  want.erase(want.begin() + 1);
-  if (c.shape(1) != want)
-    c.fail("labels (input 1) must have shape ", to_string(want), " to match the batch of logits ", to_string(logits), ", got ",
-           to_string(c.shape(1)));
+  check_scores_and_labels(c, "logits", "K");
 }
 
 // Checks every label is a class index in [0, classes) or ignore_index, in order so the error names
