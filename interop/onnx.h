@@ -33,7 +33,8 @@ struct OnnxExportOptions {
 bool is_onnx_path(const std::string& path);
 
 // Reads and translates an .onnx file. Throws dagrad::Error naming the file and the node, the
-// value or the field on anything wrong or unsupported.
+// value or the field on anything wrong or unsupported. The graph can be re-batched afterwards
+// (Graph::reshape_inputs): reshape targets that follow a symbolic batch are written with -1.
 Model import_onnx(const std::string& path, const OnnxImportOptions& options = {});
 // The same from bytes in memory; external data is looked up in base_dir ("" refuses any).
 Model import_onnx_bytes(std::string_view bytes, const std::string& source_name, const std::string& base_dir,

@@ -1,22 +1,23 @@
 // The ONNX importer's driver: parses the ModelProto, checks opsets, turns graph inputs and
 // initializers into dagrad values, gathers every unsupported op and attribute into one error,
 // then translates node by node with the rules of onnx_rules.cc.
+#include <algorithm>
 #include <charconv>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <limits>
+#include <optional>
+#include <variant>
 #include <sstream>
 
 #include "graph/error.h"
+#include "graph/op.h"
 #include "interop/onnx.h"
 #include "interop/onnx_import_context.h"
 #include "interop/onnx_internal.h"
 
-#if __has_include("interop/onnx_validate.h")
 #include "interop/onnx_validate.h"
-#define DAGRAD_HAVE_ONNX_VALIDATE 1
-#endif
 
 namespace dagrad::interop {
 namespace detail {
@@ -431,14 +432,69 @@ onnx::ModelProto parse_model(std::string_view bytes, const std::string& source_n
   return model;
 }
 
+// Folding PyTorch's Shape -> Gather -> Concat -> Reshape chains writes the batch into reshape
+// targets ([2, 512] at batch 2), so the graph could not be fed another batch later. The twin,
+// translated at batch + 1, shows which target dim follows the batch: exactly one dim that is
+// k * batch here and k * (batch + 1) there, every other dim equal. That dim becomes -1, and the
+// shapes are inferred again as a check that the -1s say the same.
+void free_batch_in_reshapes(Model& model, const Model& twin, std::int64_t batch) {
+  std::vector<Node>& nodes = model.graph.mutable_nodes();
+  if (twin.graph.nodes().size() != nodes.size()) return;
+  bool changed = false;
+  for (std::size_t i = 0; i < nodes.size(); ++i) {
+    Node& node = nodes[i];
+    const Node& other = twin.graph.nodes()[i];
+    if (node.op != "reshape" || other.op != "reshape" || node.name != other.name) continue;
+    auto* shape = std::get_if<std::vector<std::int64_t>>(&node.attrs.at("shape"));
+    const auto* other_shape = std::get_if<std::vector<std::int64_t>>(&other.attrs.at("shape"));
+    if (!shape || !other_shape || shape->size() != other_shape->size() || std::count(shape->begin(), shape->end(), -1)) continue;
+    int batch_dim = -1, differing = 0;
+    for (std::size_t d = 0; d < shape->size(); ++d) {
+      const std::int64_t a = (*shape)[d], b = (*other_shape)[d];
+      if (a == b) continue;
+      ++differing;
+      if (a > 0 && a % batch == 0 && b % (batch + 1) == 0 && a / batch == b / (batch + 1)) batch_dim = static_cast<int>(d);
+    }
+    if (differing != 1 || batch_dim < 0) continue;
+    (*shape)[static_cast<std::size_t>(batch_dim)] = -1;
+    node.parsed_attrs = node.def->parse(node.attrs, "op 'reshape' node '" + node.name + "'");
+    changed = true;
+  }
+  if (!changed) return;
+  std::unordered_map<std::string, Shape> shapes;
+  for (ValueId id : model.graph.values_of_kind(ValueKind::input)) shapes[model.graph.value(id).name] = model.graph.value(id).type.shape;
+  model.graph.reshape_inputs(shapes);
+}
+
+bool has_symbolic_batch(const onnx::GraphProto& graph) {
+  for (const auto& input : graph.input()) {
+    if (!input.type().has_tensor_type() || !input.type().tensor_type().has_shape()) continue;
+    const auto& shape = input.type().tensor_type().shape();
+    if (shape.dim_size() > 0 && !shape.dim(0).has_dim_value()) return true;
+  }
+  return false;
+}
+
 Model import_parsed(std::string_view bytes, const std::string& source_name, const std::string& base_dir,
                     const OnnxImportOptions& options, const TensorMap* bound_inputs) {
   if (options.batch < 1) fail(source_name, ": batch must be at least 1, got ", options.batch);
   onnx::ModelProto model = parse_model(bytes, source_name, options);
-#ifdef DAGRAD_HAVE_ONNX_VALIDATE
   validate_onnx_model(model, source_name, base_dir);
-#endif
-  return translate(model, source_name, base_dir, options, bound_inputs);
+  Model result = translate(model, source_name, base_dir, options, bound_inputs);
+  const auto& nodes = result.graph.nodes();
+  if (has_symbolic_batch(model.graph()) && !bound_inputs &&
+      std::any_of(nodes.begin(), nodes.end(), [](const Node& n) { return n.op == "reshape"; })) {
+    OnnxImportOptions next = options;
+    next.batch = options.batch + 1;
+    // A file that imports at this batch but not at the next one keeps its fixed reshapes.
+    std::optional<Model> twin;
+    try {
+      twin = translate(model, source_name, base_dir, next, bound_inputs);
+    } catch (const Error&) {
+    }
+    if (twin) free_batch_in_reshapes(result, *twin, options.batch);
+  }
+  return result;
 }
 
 }  // namespace

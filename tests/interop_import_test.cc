@@ -328,10 +328,25 @@ TEST(OnnxImport, ShapeArithmeticIsFoldedIntoTheReshape) {
   OnnxBuilder::attr_int(concat, "axis", 0);
   b.node("Reshape", {"x", "target"}, {"y"}, "flat");
   b.output("y");
-  const Model m = b.import({.batch = 5});
+  Model m = b.import({.batch = 5});
   ASSERT_EQ(m.graph.nodes().size(), 1u);
   EXPECT_EQ(m.graph.nodes()[0].name, "flat");
   EXPECT_EQ(m.graph.value(m.graph.at("y")).type.shape, (Shape{5, 6}));
+  // The folded target follows the symbolic batch (-1 there), so the graph takes another batch.
+  EXPECT_EQ(std::get<std::vector<std::int64_t>>(m.graph.nodes()[0].attrs.at("shape")), (std::vector<std::int64_t>{-1, 6}));
+  m.graph.reshape_inputs({{"x", {3, 2, 3}}});
+  EXPECT_EQ(m.graph.value(m.graph.at("y")).type.shape, (Shape{3, 6}));
+}
+
+TEST(OnnxImport, ReshapesOfAFixedBatchStayFixed) {
+  // No symbolic dim: the file's batch is its own, and its reshape targets are kept as written.
+  OnnxBuilder b(13);
+  b.input("x", {"4", "2", "3"});
+  b.initializer_i64("target", {4, 6});
+  b.node("Reshape", {"x", "target"}, {"y"}, "flat");
+  b.output("y");
+  const Model m = b.import({.batch = 5});
+  EXPECT_EQ(std::get<std::vector<std::int64_t>>(m.graph.nodes()[0].attrs.at("shape")), (std::vector<std::int64_t>{4, 6}));
 }
 
 TEST(OnnxImport, BatchNormStatisticsAreStateUpdatedInTrainingForm) {

@@ -1,8 +1,5 @@
 #include "tools/model_source.h"
 
-#include <algorithm>
-#include <variant>
-
 #include "interop/onnx.h"
 #include "models/signature.h"
 #include "models/zoo.h"
@@ -27,51 +24,8 @@ std::string model_source_label(const po::variables_map& vm) {
   return vm.count("model") ? vm["model"].as<std::string>() : vm.count("file") ? vm["file"].as<std::string>() : "";
 }
 
-namespace {
-// The op ops::reshape makes, asked of the op rather than spelled (tests/op_names_test.cc).
-const std::string& reshape_op() {
-  static const std::string name = [] {
-    Graph probe;
-    ops::reshape(probe.input("x", {DType::f32, {1}}), {1});
-    return probe.nodes().at(0).op;
-  }();
-  return name;
-}
-}  // namespace
-
 Model import_onnx_file(const std::string& path, bool training, std::int64_t batch) {
-  Model model = interop::import_onnx(path, {.batch = batch, .training = training});
-  std::vector<Node>& nodes = model.graph.mutable_nodes();
-  if (std::none_of(nodes.begin(), nodes.end(), [](const Node& n) { return n.op == reshape_op(); })) return model;
-  const Model other = interop::import_onnx(path, {.batch = batch + 1, .training = training});
-  if (other.graph.nodes().size() != nodes.size()) return model;
-  bool changed = false;
-  for (std::size_t i = 0; i < nodes.size(); ++i) {
-    Node& node = nodes[i];
-    const Node& twin = other.graph.nodes()[i];
-    if (node.op != reshape_op() || twin.op != reshape_op() || node.name != twin.name) continue;
-    auto* shape = std::get_if<std::vector<std::int64_t>>(&node.attrs.at("shape"));
-    auto* twin_shape = std::get_if<std::vector<std::int64_t>>(&twin.attrs.at("shape"));
-    if (!shape || !twin_shape || shape->size() != twin_shape->size() || std::count(shape->begin(), shape->end(), -1)) continue;
-    // Exactly one dim k * batch at batch and k * (batch + 1) at batch + 1; every other dim equal.
-    int batch_dim = -1, differing = 0;
-    for (std::size_t d = 0; d < shape->size(); ++d) {
-      const std::int64_t a = (*shape)[d], b = (*twin_shape)[d];
-      if (a == b) continue;
-      ++differing;
-      if (a > 0 && a % batch == 0 && b % (batch + 1) == 0 && a / batch == b / (batch + 1)) batch_dim = static_cast<int>(d);
-    }
-    if (differing != 1 || batch_dim < 0) continue;
-    (*shape)[static_cast<std::size_t>(batch_dim)] = -1;
-    node.parsed_attrs = node.def->parse(node.attrs, "op '" + node.op + "' node '" + node.name + "'");
-    changed = true;
-  }
-  if (changed) {  // the shapes inferred again, as a check that the -1s say the same
-    std::unordered_map<std::string, Shape> shapes;
-    for (ValueId id : model.graph.values_of_kind(ValueKind::input)) shapes[model.graph.value(id).name] = model.graph.value(id).type.shape;
-    model.graph.reshape_inputs(shapes);
-  }
-  return model;
+  return interop::import_onnx(path, {.batch = batch, .training = training});
 }
 
 Model load_model_file(const std::string& path, bool training, std::int64_t onnx_batch) {

@@ -16,10 +16,8 @@ void add_model_file_positional(po::options_description& options, po::positional_
 // of a dagrad file and fixes the symbolic batch dim of an .onnx file (1 unless given). With
 // needs_loss, a model without a loss (an imported classifier) gets models::attach_classifier_loss.
 Model load_model_source(const po::variables_map& vm, bool training = true, bool needs_loss = false);
-// Imports an .onnx file at `batch` (for its symbolic first dims) in training or inference form,
-// so that the graph can be re-batched afterwards (Graph::reshape_inputs, as the trainer and
-// evaluate do): the importer writes the batch into the shapes of the reshapes it makes and folds,
-// so each reshape dim that follows the batch (found by a second import at batch + 1) becomes -1.
+// Imports an .onnx file at `batch` (for its symbolic first dims) in training or inference form;
+// the graph can be re-batched afterwards (Graph::reshape_inputs, as the trainer and evaluate do).
 Model import_onnx_file(const std::string& path, bool training, std::int64_t batch);
 // Loads any model file: dagrad's own formats, or an .onnx file imported at `batch` (for its
 // symbolic first dims) in training or inference form. A dagrad file keeps its batch.
