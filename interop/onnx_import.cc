@@ -11,6 +11,8 @@
 #include <variant>
 #include <sstream>
 
+#include <google/protobuf/stubs/logging.h>  // LogSilencer ("stubs" is protobuf's own folder name)
+
 #include "graph/error.h"
 #include "graph/op.h"
 #include "interop/onnx.h"
@@ -426,6 +428,7 @@ onnx::ModelProto parse_model(std::string_view bytes, const std::string& source_n
   if (bytes.size() > static_cast<std::size_t>(std::numeric_limits<int>::max()))
     fail(source_name, ": ", bytes.size(), " bytes, above protobuf's 2 GiB message limit");
   onnx::ModelProto model;
+  google::protobuf::LogSilencer silencer;  // the one-line error below says it; libprotobuf need not log too
   if (!model.ParseFromArray(bytes.data(), static_cast<int>(bytes.size())))
     fail(source_name, ": not an ONNX model (protobuf parse failed: truncated or not a ModelProto)");
   if (!model.has_graph()) fail(source_name, ": the ModelProto has no graph");
