@@ -516,15 +516,7 @@ Model import_onnx_bytes(std::string_view bytes, const std::string& source_name, 
 
 Model import_onnx(const std::string& path, const OnnxImportOptions& options) {
   namespace fs = std::filesystem;
-  std::error_code ec;
-  const auto size = fs::file_size(path, ec);
-  if (ec) fail(path, ": cannot read: ", ec.message());
-  if (static_cast<std::int64_t>(size) > options.max_bytes)
-    fail(path, ": ", size, " bytes, above the limit of ", options.max_bytes);
-  std::ifstream in(path, std::ios::binary);
-  std::string bytes(static_cast<std::size_t>(size), '\0');
-  in.read(bytes.data(), static_cast<std::streamsize>(size));
-  if (!in) fail(path, ": cannot read");
+  const std::string bytes = detail::read_file_bytes(path, static_cast<std::uintmax_t>(std::max<std::int64_t>(options.max_bytes, 0)));
   std::string folder = fs::path(path).parent_path().string();
   if (folder.empty()) folder = ".";
   return detail::import_parsed(bytes, path, folder, options, nullptr);

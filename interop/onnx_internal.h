@@ -26,4 +26,8 @@ Tensor tensor_from_proto(const onnx::TensorProto& proto, const std::string& wher
 // Tensor -> TensorProto with raw_data (little-endian), name and dims.
 void tensor_to_proto(const Tensor& tensor, const std::string& name, onnx::TensorProto& proto);
 
+// The whole file as bytes; a missing or unreadable file, or one larger than max_bytes, is an
+// error naming the path (read before anything is parsed, so a huge file is refused unread).
+std::string read_file_bytes(const std::string& path, std::uintmax_t max_bytes);
+
 }  // namespace dagrad::interop::detail

@@ -160,21 +160,25 @@ void tensor_to_proto(const Tensor& tensor, const std::string& name, onnx::Tensor
   proto.set_raw_data(std::string(static_cast<const char*>(tensor.raw()), tensor.nbytes()));
 }
 
+std::string read_file_bytes(const std::string& path, std::uintmax_t max_bytes) {
+  std::error_code ec;
+  const auto size = std::filesystem::file_size(path, ec);
+  if (ec) fail(path, ": cannot read: ", ec.message());
+  if (size > max_bytes) fail(path, ": ", size, " bytes, above the limit of ", max_bytes);
+  std::ifstream in(path, std::ios::binary);
+  std::string bytes(static_cast<std::size_t>(size), '\0');
+  in.read(bytes.data(), static_cast<std::streamsize>(size));
+  if (!in) fail(path, ": cannot read");
+  return bytes;
+}
+
 }  // namespace dagrad::interop::detail
 
 namespace dagrad::interop {
 
 Tensor read_onnx_tensor_file(const std::string& path, std::string* name) {
   namespace fs = std::filesystem;
-  std::error_code ec;
-  const auto size = fs::file_size(path, ec);
-  if (ec) fail(path, ": cannot read: ", ec.message());
-  constexpr std::uintmax_t kLimit = std::uintmax_t{2} << 30;
-  if (size > kLimit) fail(path, ": ", size, " bytes, above the limit of ", kLimit);
-  std::ifstream in(path, std::ios::binary);
-  std::string bytes(static_cast<std::size_t>(size), '\0');
-  in.read(bytes.data(), static_cast<std::streamsize>(size));
-  if (!in) fail(path, ": cannot read");
+  const std::string bytes = detail::read_file_bytes(path, std::uintmax_t{2} << 30);
   onnx::TensorProto proto;
   if (!proto.ParseFromString(bytes)) fail(path, ": not an ONNX TensorProto (protobuf parse failed)");
   if (name) *name = proto.name();
