@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "graph/attrs.h"
+#include "graph/batch_slice.h"
 #include "graph/graph.h"
 #include "graph/tensor.h"
 
@@ -49,8 +50,9 @@ class InferContext {
 class KernelContext {
  public:
   KernelContext(const Node& node, std::vector<const Tensor*> inputs, std::vector<Tensor*> outputs,
-                std::uint64_t step_seed)
-      : node_(node), inputs_(std::move(inputs)), outputs_(std::move(outputs)), step_seed_(step_seed) {}
+                std::uint64_t step_seed, const BatchSlice& batch_slice = {})
+      : node_(node), inputs_(std::move(inputs)), outputs_(std::move(outputs)), step_seed_(step_seed),
+        batch_slice_(batch_slice) {}
   int num_inputs() const { return static_cast<int>(inputs_.size()); }
   int num_outputs() const { return static_cast<int>(outputs_.size()); }
   const Tensor& input(int i) const { return *inputs_.at(i); }
@@ -58,12 +60,15 @@ class KernelContext {
   const Node& node() const { return node_; }
   // Differs between runs of a plan; ops that draw random numbers (dropout) mix it with their seed.
   std::uint64_t step_seed() const { return step_seed_; }
+  // Where this run's batch sits in a data-parallel step (graph/batch_slice.h); empty by default.
+  const BatchSlice& batch_slice() const { return batch_slice_; }
 
  private:
   const Node& node_;
   std::vector<const Tensor*> inputs_;
   std::vector<Tensor*> outputs_;
   std::uint64_t step_seed_;
+  BatchSlice batch_slice_;
 };
 
 // Given to a gradient rule: the forward node's inputs and outputs as values of the graph being

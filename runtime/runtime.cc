@@ -126,11 +126,11 @@ bool has_non_finite(const Tensor& t) {
 
 class Executor {
  public:
-  static RunResult run(const Plan& plan, const Feeds& feeds, std::uint64_t step_seed, std::vector<double>* node_seconds) {
+  static RunResult run(const Plan& plan, const Feeds& feeds, const RunSettings& settings, std::vector<double>* node_seconds) {
     std::unique_ptr<Plan::StatePool::State> state = plan.pool_->acquire();
     RunResult result;
     try {
-      plan.arena_->execute([&] { result = execute(plan, *state, feeds, step_seed, node_seconds); });
+      plan.arena_->execute([&] { result = execute(plan, *state, feeds, settings, node_seconds); });
     } catch (...) {
       plan.pool_->release(std::move(state));
       throw;
@@ -142,21 +142,22 @@ class Executor {
  private:
   using State = Plan::StatePool::State;
 
-  static RunResult execute(const Plan& plan, State& state, const Feeds& feeds, std::uint64_t step_seed,
+  static RunResult execute(const Plan& plan, State& state, const Feeds& feeds, const RunSettings& settings,
                            std::vector<double>* node_seconds) {
     const Schedule& s = plan.schedule_;
     bind_inputs(plan, state, feeds);
     if (node_seconds) node_seconds->assign(s.order.size(), 0.0);
     if (state.affine.size() != s.order.size()) state.affine.resize(s.order.size());
+    // A combiner is called by every participant in the same order, so nodes then run in plan order.
     const bool concurrent = plan.options_.concurrent_nodes && !plan.options_.check_numerics && !node_seconds &&
-                            plan.arena_->max_concurrency() > 1;
+                            !settings.batch.combiner && plan.arena_->max_concurrency() > 1;
     if (concurrent) {
-      run_concurrently(plan, state, step_seed);
+      run_concurrently(plan, state, settings);
     } else {
       for (std::size_t pos = 0; pos < s.order.size(); ++pos) {
         if (s.steps[pos].fused_away) continue;
         const auto start = node_seconds ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point{};
-        run_step(plan, state, pos, step_seed);
+        run_step(plan, state, pos, settings);
         if (node_seconds)
           (*node_seconds)[pos] = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
       }
@@ -197,7 +198,7 @@ class Executor {
   }
 
   // Each position as a task once its predecessors are done (see Step::successors).
-  static void run_concurrently(const Plan& plan, State& state, std::uint64_t step_seed) {
+  static void run_concurrently(const Plan& plan, State& state, const RunSettings& settings) {
     const std::vector<Step>& steps = plan.schedule_.steps;
     if (state.pending_size != steps.size()) {
       state.pending = std::make_unique<std::atomic<std::int32_t>[]>(steps.size());
@@ -209,16 +210,16 @@ class Executor {
     struct Runner {
       const Plan& plan;
       State& state;
-      std::uint64_t step_seed;
+      const RunSettings& settings;
       tbb::task_group& group;
       void operator()(std::size_t pos) const {
-        run_step(plan, state, pos, step_seed);
+        run_step(plan, state, pos, settings);
         for (std::int32_t next : plan.schedule_.steps[pos].successors)
           if (state.pending[static_cast<std::size_t>(next)].fetch_sub(1, std::memory_order_acq_rel) == 1)
             group.run([runner = *this, next] { runner(static_cast<std::size_t>(next)); });
       }
     };
-    const Runner runner{plan, state, step_seed, group};
+    const Runner runner{plan, state, settings, group};
     for (std::size_t pos = 0; pos < steps.size(); ++pos)
       if (!steps[pos].fused_away && steps[pos].predecessor_count == 0) group.run([runner, pos] { runner(pos); });
     group.wait();
@@ -256,24 +257,24 @@ class Executor {
     return t;
   }
 
-  static void run_step(const Plan& plan, State& state, std::size_t pos, std::uint64_t step_seed) {
+  static void run_step(const Plan& plan, State& state, std::size_t pos, const RunSettings& settings) {
     const Step& step = plan.schedule_.steps[pos];
     if (step.fused()) {
-      run_fused(plan, state, pos, step_seed);
+      run_fused(plan, state, pos, settings);
       return;
     }
     const Node& node = plan.graph_.node(step.node);
     std::vector<const Tensor*> inputs = bound_inputs(plan, state, node);
     std::vector<Tensor*> outputs;
     for (ValueId out : node.outputs) outputs.push_back(output_buffer(plan, state, step, out, inputs));
-    KernelContext context(node, inputs, outputs, step_seed);
+    KernelContext context(node, inputs, outputs, settings.step_seed, settings.batch);
     node.def->forward(node.parsed_attrs, context);
     if (plan.options_.check_numerics) check_node(plan.graph_, node, inputs, outputs);
   }
 
   // A kernel with a channel-affine node (and an activation) folded in as its epilogue: the affine
   // op computes its per-channel scale and shift from its parameters, the head kernel applies them.
-  static void run_fused(const Plan& plan, State& state, std::size_t pos, std::uint64_t step_seed) {
+  static void run_fused(const Plan& plan, State& state, std::size_t pos, const RunSettings& settings) {
     const Schedule& s = plan.schedule_;
     const Step& step = s.steps[pos];
     const Node& head = plan.graph_.node(step.node);
@@ -288,7 +289,7 @@ class Executor {
     const std::span<double> shift(map.data() + channels, static_cast<std::size_t>(channels));
     affine.def->channel_affine(affine.parsed_attrs, params, scale, shift);
     Tensor* y = output_buffer(plan, state, step, step.writes[0], inputs);
-    KernelContext context(head, inputs, {y}, step_seed);
+    KernelContext context(head, inputs, {y}, settings.step_seed, settings.batch);
     const ChannelEpilogue epilogue{.scale = scale.data(), .shift = shift.data(), .activation = step.activation};
     head.def->forward_with_epilogue(head.parsed_attrs, context, epilogue);
   }
@@ -308,11 +309,15 @@ class Executor {
 };
 
 RunResult run(const Plan& plan, const Feeds& feeds, std::uint64_t step_seed) {
-  return Executor::run(plan, feeds, step_seed, nullptr);
+  return Executor::run(plan, feeds, RunSettings{.step_seed = step_seed}, nullptr);
+}
+
+RunResult run(const Plan& plan, const Feeds& feeds, const RunSettings& settings) {
+  return Executor::run(plan, feeds, settings, nullptr);
 }
 
 RunResult run_profiled(const Plan& plan, const Feeds& feeds, std::uint64_t step_seed, std::vector<double>& node_seconds) {
-  return Executor::run(plan, feeds, step_seed, &node_seconds);
+  return Executor::run(plan, feeds, RunSettings{.step_seed = step_seed}, &node_seconds);
 }
 
 }  // namespace dagrad::runtime

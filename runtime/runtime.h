@@ -13,6 +13,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "graph/batch_slice.h"
 #include "graph/graph.h"
 #include "runtime/passes.h"
 
@@ -79,6 +80,14 @@ Plan compile(const Graph& graph, Options options = {}, std::vector<ValueId> fetc
 // Runs the plan. Every fed tensor must match the graph's dtype and shape (an error names the value).
 // step_seed varies random ops (dropout) from run to run.
 RunResult run(const Plan& plan, const Feeds& feeds, std::uint64_t step_seed = 0);
+
+// A run's settings: the step seed, and where its batch sits in a data-parallel step (see
+// graph/batch_slice.h; with a combiner, nodes run one at a time in plan order).
+struct RunSettings {
+  std::uint64_t step_seed = 0;
+  BatchSlice batch;
+};
+RunResult run(const Plan& plan, const Feeds& feeds, const RunSettings& settings);
 
 // run() that also records the wall time of every node: node_seconds[i] belongs to plan.order()[i].
 RunResult run_profiled(const Plan& plan, const Feeds& feeds, std::uint64_t step_seed, std::vector<double>& node_seconds);

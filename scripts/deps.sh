@@ -27,6 +27,7 @@ packages=(
   clang libclang-rt-14-dev                        # libFuzzer target
   python3-numpy                                   # checks that dumped .npy files load
   python3-torch python3-torchvision python3-onnx  # the interop tests export torchvision models with torch.onnx
+  openmpi-bin libopenmpi-dev openssh-client       # data-parallel training (mpirun; Open MPI wants an rsh agent even on one machine)
 )
 if [ "$bench" = 1 ]; then
   packages+=(time)                                # peak RSS of the comparison runs
