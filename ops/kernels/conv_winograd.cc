@@ -197,28 +197,41 @@ template <int M> void transform_filters(const Layout& l, const float* w, bool tr
   });
 }
 
-// dw [F][C][3][3] = G^T dU G of every dU [taps][F][C], in double.
+// dw [F][C][3][3] = G^T dU G of every dU [taps][F][C], in double, vectorized over channels.
 template <int M> void untransform_filter_gradient(const Layout& l, const float* du, float* dw) {
   constexpr int alpha = M + 2;
-  double half[alpha][3];  // half[k][b] = sum_j dU[k][j] G[j][b]
-  for (std::int64_t f = 0; f < l.f; ++f)
-    for (std::int64_t c = 0; c < l.c; ++c) {
-      const float* d = du + f * l.c + c;
-      const std::int64_t tap_stride = l.f * l.c;
-      for (int k = 0; k < alpha; ++k)
-        for (int b = 0; b < 3; ++b) {
-          double sum = 0;
-          for (int j = 0; j < alpha; ++j) sum += static_cast<double>(d[(k * alpha + j) * tap_stride]) * kG<M>[j][b];
-          half[k][b] = sum;
+  const std::int64_t c_count = l.c, tap_stride = l.f * l.c;
+  double* half = scratch<double, kFilterTempTag>((3 * alpha + 9) * c_count);  // [alpha][3][C], then [9][C]
+  double* taps = half + 3 * alpha * c_count;
+  for (std::int64_t f = 0; f < l.f; ++f) {
+    // half[k][b] = sum_j dU[k][j] G[j][b]
+    for (int k = 0; k < alpha; ++k)
+      for (int b = 0; b < 3; ++b) {
+        double* out = half + (k * 3 + b) * c_count;
+        std::fill(out, out + c_count, 0.0);
+        for (int j = 0; j < alpha; ++j) {
+          const double gj = kG<M>[j][b];
+          const float* d = du + (k * alpha + j) * tap_stride + f * l.c;
+#pragma GCC ivdep
+          for (std::int64_t c = 0; c < c_count; ++c) out[c] += static_cast<double>(d[c]) * gj;
         }
-      float* out = dw + (f * l.c + c) * 9;
-      for (int a = 0; a < 3; ++a)
-        for (int b = 0; b < 3; ++b) {
-          double sum = 0;
-          for (int k = 0; k < alpha; ++k) sum += kG<M>[k][a] * half[k][b];
-          out[a * 3 + b] = static_cast<float>(sum);
+      }
+    // dw[a][b] = sum_k G[k][a] half[k][b]
+    for (int a = 0; a < 3; ++a)
+      for (int b = 0; b < 3; ++b) {
+        double* out = taps + (a * 3 + b) * c_count;
+        std::fill(out, out + c_count, 0.0);
+        for (int k = 0; k < alpha; ++k) {
+          const double gk = kG<M>[k][a];
+          const double* h = half + (k * 3 + b) * c_count;
+#pragma GCC ivdep
+          for (std::int64_t c = 0; c < c_count; ++c) out[c] += gk * h[c];
         }
-    }
+      }
+    float* out = dw + f * l.c * 9;
+    for (std::int64_t c = 0; c < c_count; ++c)
+      for (int t = 0; t < 9; ++t) out[c * 9 + t] = static_cast<float>(taps[t * c_count + c]);
+  }
 }
 
 // ---- inputs, outputs, output gradients ----
@@ -235,11 +248,16 @@ void pad_rows(const Layout& l, const float* plane, std::int64_t th0, std::int64_
       continue;
     }
     const float* in = plane + iy * l.w;
-    for (std::int64_t p = 0; p < l.m; ++p)
-      for (std::int64_t q = 0; q < l.q; ++q) {
-        const std::int64_t ix = q * l.m + p - l.pl;
-        out[p * l.q + q] = ix >= 0 && ix < l.w ? in[ix] : 0.0f;
-      }
+    for (std::int64_t p = 0; p < l.m; ++p) {
+      // Phase p, column q reads input column q*m + p - pl: inside the row for q in [first, last).
+      float* phase = out + p * l.q;
+      const std::int64_t offset = p - l.pl;
+      const std::int64_t first = std::clamp<std::int64_t>(offset >= 0 ? 0 : (-offset + l.m - 1) / l.m, 0, l.q);
+      const std::int64_t last = std::clamp<std::int64_t>(l.w - offset > 0 ? (l.w - offset + l.m - 1) / l.m : 0, first, l.q);
+      std::fill(phase, phase + first, 0.0f);
+      for (std::int64_t q = first; q < last; ++q) phase[q] = in[q * l.m + offset];
+      std::fill(phase + last, phase + l.q, 0.0f);
+    }
   }
 }
 
