@@ -1,8 +1,10 @@
 // dagrad evaluate: test accuracy, per-class accuracy and the confusion matrix of a model file.
 // Non-finite weights, state, logits or losses are errors (exit 1), not a NaN beside an accuracy.
+// Under mpirun the processes split the samples by whole batches and rank 0 prints the exact totals.
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <memory>
 
 #include "interop/onnx.h"
 #include "models/signature.h"
@@ -13,7 +15,9 @@
 
 namespace dagrad::cli {
 
-int run_evaluate(const std::vector<std::string>& args) {
+namespace {
+
+int evaluate_on(train::Communicator& comm, const std::vector<std::string>& args) {
   po::options_description options("options");
   options.add_options()
       ("file", po::value<std::string>()->required(), "model file (.dagrad, .dagrad.txt or .onnx)")
@@ -21,7 +25,7 @@ int run_evaluate(const std::vector<std::string>& args) {
                                              "else the Fashion-MNIST package's); --data works too")
       (kSplitFlag, po::value<std::string>()->default_value("test"), "test or train")
       ("batch", po::value<std::int64_t>()->default_value(500), "batch size")
-      ("threads", po::value<int>()->default_value(0), "worker threads (0: all cores)")
+      ("threads", po::value<int>()->default_value(0), "worker threads per process (0: all cores)")
       ("limit", po::value<std::int64_t>()->default_value(0), "use only the first N images (0: all)")
       ("ignore-memory-check", po::bool_switch(), "run even if the plan's memory exceeds what is available");
   po::positional_options_description positional;
@@ -61,12 +65,15 @@ int run_evaluate(const std::vector<std::string>& args) {
     norm = *stored;
   } else {
     norm = train::compute_normalization(*train::load_mnist_split(data_dir, "train"));
-    std::printf("note: %s records no normalization; using the training set's (mean %.6f, std %.6f)\n", path.c_str(), norm.mean,
+    if (comm.rank() == 0)
+      std::printf("note: %s records no normalization; using the training set's (mean %.6f, std %.6f)\n", path.c_str(), norm.mean,
                 norm.std);
   }
 
   const train::Evaluation e = train::evaluate(
-      model, eval_data, norm, {.batch = batch, .threads = threads, .check_memory = !vm["ignore-memory-check"].as<bool>()});
+      model, eval_data, norm,
+      {.batch = batch, .threads = threads, .check_memory = !vm["ignore-memory-check"].as<bool>(), .communicator = &comm});
+  if (comm.rank() != 0) return kExitOk;
   const auto correct_count = static_cast<long long>(std::llround(e.accuracy * static_cast<double>(e.samples)));
   std::printf("%s accuracy %.2f%% (%lld/%lld), loss %.4f, %.1f s\n", split.c_str(), 100 * e.accuracy, correct_count,
               static_cast<long long>(e.samples), e.loss, e.seconds);
@@ -88,6 +95,23 @@ int run_evaluate(const std::vector<std::string>& args) {
     std::printf("   %s\n", names[k].c_str());
   }
   return kExitOk;
+}
+
+}  // namespace
+
+int run_evaluate(const std::vector<std::string>& args) {
+  std::unique_ptr<train::Communicator> comm = train::make_communicator();
+  if (comm->size() == 1) return evaluate_on(*comm, args);
+  // Several processes: an error on any rank ends them all (the others may be waiting for it).
+  const std::string rank = "rank " + std::to_string(comm->rank()) + " of " + std::to_string(comm->size());
+  try {
+    return evaluate_on(*comm, args);
+  } catch (const UsageError& e) {
+    comm->abort(kExitUsage, "dagrad evaluate (" + rank + "): " + e.what() + "\nTry 'dagrad evaluate --help'.");
+  } catch (const std::exception& e) {
+    comm->abort(kExitFailure, "dagrad evaluate (" + rank + "): error: " + e.what());
+  }
+  return kExitFailure;  // not reached: abort() ends every process
 }
 
 }  // namespace dagrad::cli

@@ -1,10 +1,17 @@
 // dagrad train: trains a zoo model (or a model file) on an MNIST-family dataset with SGD, writing an
 // atomic checkpoint, a metrics CSV and an SVG plot after every epoch. The checkpoint carries the
 // whole run (recipe, data folder, limits, output paths), so `--resume CHECKPOINT` alone continues it.
+// Under mpirun every process trains its share of each global batch (train/communicator.h); rank 0
+// alone prints and writes files, and any rank's error stops every rank.
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <iostream>
 #include <limits>
+#include <memory>
+#include <optional>
+#include <span>
 #include <sstream>
 
 #include "interop/onnx.h"
@@ -24,7 +31,9 @@ namespace dagrad::cli {
 namespace {
 
 // Flags a resumed run may change; every other flag must agree with the checkpoint.
-constexpr const char* kMayChangeOnResume = "--epochs (to extend the run), --threads, --check-numerics and --ignore-memory-check";
+constexpr const char* kMayChangeOnResume =
+    "--epochs (to extend the run), --threads, --accumulate, the number of processes, --step-log, --check-numerics and "
+    "--ignore-memory-check";
 
 // "out/resnet.dagrad" -> "out/resnet" (also strips ".dagrad.txt").
 std::string strip_model_extension(const std::string& path) {
@@ -74,9 +83,90 @@ class RunSettings {
   const std::string* checkpoint_;
 };
 
+// Writes one line per optimizer step: the step, the epoch, the batch and the loss, exactly (hex) and
+// readably, so runs can be compared bitwise (`cmp`) whatever the number of processes.
+class StepLog {
+ public:
+  explicit StepLog(const std::string& path) : path_(path), file_(std::fopen(path.c_str(), "w")) {
+    if (!file_) fail("--step-log: cannot write ", path, ": ", std::strerror(errno));
+    std::fprintf(file_, "step,epoch,batch,loss_hex,loss\n");
+  }
+  ~StepLog() {
+    if (file_) std::fclose(file_);
+  }
+  StepLog(const StepLog&) = delete;
+  StepLog& operator=(const StepLog&) = delete;
+  void add(const train::BatchProgress& p) {
+    std::fprintf(file_, "%lld,%lld,%lld,%a,%.9g\n", static_cast<long long>(p.step), static_cast<long long>(p.epoch),
+                 static_cast<long long>(p.batch), p.step_loss, p.step_loss);
+    if (std::fflush(file_) != 0) fail("--step-log: cannot write ", path_, ": ", std::strerror(errno));
+  }
+
+ private:
+  std::string path_;
+  std::FILE* file_;
+};
+
+// The parts of the run every process must agree on (train::check_same_launch).
+std::uint64_t flags_fingerprint(const train::TrainOptions& r, const train::RunRecord& run, const std::string& source) {
+  std::ostringstream text;
+  text.precision(17);
+  text << source << '|' << r.epochs << '|' << r.batch << '|' << r.sgd.lr << '|' << r.sgd.momentum << '|' << r.sgd.weight_decay << '|'
+       << r.sgd.nesterov << '|' << r.schedule << '|' << r.warmup_epochs << '|' << r.seed << '|' << r.eval_batch << '|'
+       << run.limit_train << '|' << run.limit_test << '|' << run.image_size << '|' << r.accumulate << '|' << r.check_numerics;
+  return train::fnv1a(text.str());
+}
+
+std::uint64_t model_fingerprint(const Model& model) {
+  std::uint64_t hash = train::fnv1a(std::to_string(model.graph.parameter_count()) + "|" + std::to_string(model.graph.values().size()));
+  for (const TensorMap* map : {&model.parameters, &model.state})
+    for (const auto& [name, t] : *map) {
+      hash = train::fnv1a(name, hash);
+      hash = train::fnv1a(std::span<const std::byte>(static_cast<const std::byte*>(t.raw()), t.nbytes()), hash);
+    }
+  if (model.training) hash = train::fnv1a(std::to_string(model.training->step) + "|" + std::to_string(model.training->rng_state), hash);
+  return hash;
+}
+
+// Sizes, classes, every label, and the first and last image of each split.
+std::uint64_t data_fingerprint(const train::Dataset& train_data, const train::Dataset& test_data) {
+  std::uint64_t hash = train::fnv1a(std::string("data"));
+  for (const train::Dataset* data : {&train_data, &test_data}) {
+    hash = train::fnv1a(std::to_string(data->size()) + "|" + std::to_string(data->classes()) + "|" + to_string(data->sample_shape()), hash);
+    std::vector<float> sample(static_cast<std::size_t>(element_count(data->sample_shape())));
+    std::vector<std::int64_t> labels;
+    for (std::int64_t i = 0; i < data->size(); ++i) {
+      labels.push_back(data->get(i, sample));
+      if (i == 0 || i == data->size() - 1) hash = train::fnv1a(std::as_bytes(std::span<const float>(sample)), hash);
+    }
+    hash = train::fnv1a(std::as_bytes(std::span<const std::int64_t>(labels)), hash);
+  }
+  return hash;
+}
+
+int train_on(train::Communicator& comm, const std::vector<std::string>& args);
+
 }  // namespace
 
 int run_train(const std::vector<std::string>& args) {
+  std::unique_ptr<train::Communicator> comm = train::make_communicator();
+  if (comm->size() == 1) return train_on(*comm, args);
+  // Several processes: an error on any rank ends them all (the others may be waiting for it).
+  const std::string rank = "rank " + std::to_string(comm->rank()) + " of " + std::to_string(comm->size());
+  try {
+    return train_on(*comm, args);
+  } catch (const UsageError& e) {
+    comm->abort(kExitUsage, "dagrad train (" + rank + "): " + e.what() + "\nTry 'dagrad train --help'.");
+  } catch (const std::exception& e) {
+    comm->abort(kExitFailure, "dagrad train (" + rank + "): error: " + e.what());
+  }
+  return kExitFailure;  // not reached: abort() ends every process
+}
+
+namespace {
+
+int train_on(train::Communicator& comm, const std::vector<std::string>& args) {
+  const bool lead = comm.rank() == 0;  // prints and writes files
   const train::TrainOptions defaults;
   po::options_description options("options");
   options.add_options()
@@ -95,7 +185,11 @@ int run_train(const std::vector<std::string>& args) {
        "learning-rate schedule: constant | cosine | step[:EPOCHS[:GAMMA]]")
       ("warmup", number_value(0), "linear warm-up length in epochs")
       ("seed", po::value<std::uint64_t>()->default_value(0), "seed of the initial weights, shuffling and dropout")
-      ("threads", po::value<int>()->default_value(0), "worker threads (0: all cores); results do not depend on it")
+      ("threads", po::value<int>()->default_value(0), "worker threads per process (0: all cores); results do not depend on it")
+      ("accumulate", po::value<std::int64_t>()->default_value(1),
+       "split each process's share of a batch into K micro-batches run one after another (less memory, the same result; "
+       "not with training-mode batch norm)")
+      ("step-log", po::value<std::string>(), "write each step's loss to FILE (CSV; the loss exactly, in hex)")
       ("out", po::value<std::string>(), "trained model file (required for a new run)")
       ("checkpoint", po::value<std::string>(), "checkpoint file written after each epoch (default OUT.checkpoint.dagrad)")
       ("metrics", po::value<std::string>(), "metrics prefix: PREFIX.csv and PREFIX.svg (default: OUT without extension)")
@@ -129,12 +223,14 @@ int run_train(const std::vector<std::string>& args) {
   const double weight_decay_flag = finite_in(vm, "weight-decay", 0, std::numeric_limits<double>::max(), true);
   const double warmup_flag = finite_in(vm, "warmup", 0, std::numeric_limits<double>::max(), true);
   const int threads = threads_option(vm);
+  const std::int64_t accumulate = int_in(vm, "accumulate", 1, 1 << 20);
   if (vm.count("model")) require_zoo_model(vm["model"].as<std::string>());
   try {
     train::make_schedule(vm["schedule"].as<std::string>(), 1, 1, 1);
   } catch (const Error& e) {
     throw UsageError("--schedule: " + std::string(e.what()));
   }
+  train::check_same_launch(comm, {{"the dagrad binaries", train::running_binary_hash()}});
 
   // The run: a checkpoint's recipe and record, else the defaults; then the flags.
   Model model;
@@ -154,7 +250,7 @@ int run_train(const std::vector<std::string>& args) {
     } else {  // written before checkpoints recorded their run: the flags (or defaults) say where
       if (!vm.count("out")) throw UsageError(checkpoint_path + " records no output path (an older checkpoint): give --out FILE");
       if (auto it = model.metadata.find("dataset"); it != model.metadata.end() && !vm.count("data-dir")) run.data_dir = it->second;
-      std::printf("note: %s records no data folder, limits or output paths (an older checkpoint); using the flags and defaults\n",
+      if (lead) std::printf("note: %s records no data folder, limits or output paths (an older checkpoint); using the flags and defaults\n",
                   checkpoint_path.c_str());
     }
   }
@@ -190,9 +286,16 @@ int run_train(const std::vector<std::string>& args) {
   if (!vm.count("resume") || settings.given("epochs")) recipe.epochs = epochs_flag;
   recipe.threads = threads;
   recipe.check_numerics = vm["check-numerics"].as<bool>();
+  recipe.accumulate = accumulate;
+  recipe.communicator = &comm;
+  const std::string source = vm.count("model") ? "model " + vm["model"].as<std::string>()
+                             : vm.count("from") ? "from " + absolute_path(vm["from"].as<std::string>())
+                                                : "resume " + absolute_path(checkpoint_path);
+  train::check_same_launch(comm, {{"the flags", flags_fingerprint(recipe, run, source)}});
 
   if (vm.count("resume") && model.training->epoch >= recipe.epochs) {
-    std::printf("%s: the run is finished: all %lld epochs are done (its model is %s); nothing to do and nothing written. "
+    if (lead)
+      std::printf("%s: the run is finished: all %lld epochs are done (its model is %s); nothing to do and nothing written. "
                 "Pass --epochs N (more than %lld) to train further.\n",
                 checkpoint_path.c_str(), static_cast<long long>(recipe.epochs), run.out.c_str(),
                 static_cast<long long>(recipe.epochs));
@@ -201,15 +304,21 @@ int run_train(const std::vector<std::string>& args) {
 
   // Outputs: distinct, writable and ours alone, all checked before any work.
   const std::string metrics_csv_path = run.metrics + ".csv", metrics_svg_path = run.metrics + ".svg";
-  const std::vector<std::pair<std::string, std::string>> outputs = {
+  std::vector<std::pair<std::string, std::string>> outputs = {
       {run.out, "--out"}, {run.checkpoint, "--checkpoint"}, {metrics_csv_path, "--metrics (.csv)"}, {metrics_svg_path, "--metrics (.svg)"}};
+  if (vm.count("step-log")) outputs.emplace_back(absolute_path(vm["step-log"].as<std::string>()), "--step-log");
   for (std::size_t i = 0; i < outputs.size(); ++i)
     for (std::size_t j = i + 1; j < outputs.size(); ++j)
       if (outputs[i].first == outputs[j].first)
         throw UsageError(outputs[i].second + " and " + outputs[j].second + " both name " + outputs[i].first);
-  for (const auto& [path, flag] : outputs) check_output_writable(path, flag);
-  FileLock out_lock = FileLock::acquire(run.out, "dagrad train --out");
-  FileLock checkpoint_lock = FileLock::acquire(run.checkpoint, "dagrad train --checkpoint");
+  std::optional<FileLock> out_lock, checkpoint_lock;
+  std::optional<StepLog> step_log;
+  if (lead) {
+    for (const auto& [path, flag] : outputs) check_output_writable(path, flag);
+    out_lock.emplace(FileLock::acquire(run.out, "dagrad train --out"));
+    checkpoint_lock.emplace(FileLock::acquire(run.checkpoint, "dagrad train --checkpoint"));
+    if (vm.count("step-log")) step_log.emplace(vm["step-log"].as<std::string>());
+  }
 
   std::unique_ptr<train::Dataset> train_full = train::load_mnist_split(run.data_dir, "train");
   std::unique_ptr<train::Dataset> test_full = train::load_mnist_split(run.data_dir, "test");
@@ -248,27 +357,41 @@ int run_train(const std::vector<std::string>& args) {
   const std::string title = (model.metadata.count("model") ? model.metadata["model"] : std::string("model")) + " on " +
                             std::filesystem::path(run.data_dir).filename().string();
 
+  train::check_same_launch(comm, {{"the models", model_fingerprint(model)}, {"the datasets", data_fingerprint(train_data, test_data)}});
   train::Trainer trainer(model, train_data, &test_data, recipe);
   if (!vm["ignore-memory-check"].as<bool>())
     runtime::check_memory_fits(trainer.peak_bytes(), "training at batch " + std::to_string(recipe.batch));
-  std::printf("training %s: %lld parameters, %lld training / %lld test images, %lld steps per epoch, epochs %lld..%lld\n",
-              title.c_str(), static_cast<long long>(model.graph.parameter_count()), static_cast<long long>(train_data.size()),
-              static_cast<long long>(test_data.size()), static_cast<long long>(trainer.steps_per_epoch()),
-              static_cast<long long>(model.training->epoch + 1), static_cast<long long>(recipe.epochs));
-  std::printf("sgd lr %g momentum %g%s weight decay %g, schedule %s, warm-up %g epochs, batch %lld, seed %llu; "
-              "normalization mean %.6f std %.6f\n",
-              recipe.sgd.lr, recipe.sgd.momentum, recipe.sgd.nesterov ? " (nesterov)" : "", recipe.sgd.weight_decay,
-              recipe.schedule.c_str(), recipe.warmup_epochs, static_cast<long long>(recipe.batch),
-              static_cast<unsigned long long>(recipe.seed), trainer.normalization().mean, trainer.normalization().std);
-  std::printf("writes %s, checkpoint %s, metrics %s and %s\n", run.out.c_str(), run.checkpoint.c_str(), metrics_csv_path.c_str(),
-              metrics_svg_path.c_str());
-  std::fflush(stdout);
+  if (lead) {
+    std::printf("training %s: %lld parameters, %lld training / %lld test images, %lld steps per epoch, epochs %lld..%lld\n",
+                title.c_str(), static_cast<long long>(model.graph.parameter_count()), static_cast<long long>(train_data.size()),
+                static_cast<long long>(test_data.size()), static_cast<long long>(trainer.steps_per_epoch()),
+                static_cast<long long>(model.training->epoch + 1), static_cast<long long>(recipe.epochs));
+    std::printf("sgd lr %g momentum %g%s weight decay %g, schedule %s, warm-up %g epochs, batch %lld, seed %llu; "
+                "normalization mean %.6f std %.6f\n",
+                recipe.sgd.lr, recipe.sgd.momentum, recipe.sgd.nesterov ? " (nesterov)" : "", recipe.sgd.weight_decay,
+                recipe.schedule.c_str(), recipe.warmup_epochs, static_cast<long long>(recipe.batch),
+                static_cast<unsigned long long>(recipe.seed), trainer.normalization().mean, trainer.normalization().std);
+    std::printf("writes %s, checkpoint %s, metrics %s and %s\n", run.out.c_str(), run.checkpoint.c_str(), metrics_csv_path.c_str(),
+                metrics_svg_path.c_str());
+    if (comm.size() > 1 || accumulate > 1)
+      std::printf("data parallel: %s x %lld micro-batch%s of the global batch %lld; each step combines %lld values (%lld bytes)\n",
+                  comm.description().c_str(), static_cast<long long>(accumulate), accumulate > 1 ? "es" : "",
+                  static_cast<long long>(recipe.batch), static_cast<long long>(trainer.combined_values_per_step()),
+                  static_cast<long long>(trainer.combined_bytes_per_step()));
+    std::fflush(stdout);
+  }
 
+  const std::int64_t first_step = model.training->step;
   ProgressReporter progress(std::cerr, stderr_is_terminal());
   std::int64_t last_saved_epoch = vm.count("resume") ? model.training->epoch : -1;
   try {
-    trainer.run([&](const train::BatchProgress& p) { progress.batch(p); },
+    trainer.run([&](const train::BatchProgress& p) {
+                  if (!lead) return;
+                  progress.batch(p);
+                  if (step_log) step_log->add(p);
+                },
                 [&](const train::EpochMetrics& m, const Model& current) {
+                  if (!lead) return;
                   progress.end_epoch();
                   save(current, run.checkpoint);
                   last_saved_epoch = m.epoch;
@@ -278,16 +401,26 @@ int run_train(const std::vector<std::string>& args) {
                   std::fflush(stdout);
                 });
   } catch (const Error& e) {
+    if (!lead) throw;
     progress.end_epoch();
     const std::string kept = last_saved_epoch >= 0 ? "the checkpoint " + run.checkpoint + " (after epoch " +
                                                          std::to_string(last_saved_epoch) + ") is kept"
                                                    : "no checkpoint was written";
     fail(e.what(), "; ", kept, " and ", run.out, " was not written");
   }
+  if (!lead) return kExitOk;
   save(model, run.out);
+  if (comm.size() > 1) {
+    const train::CommunicatorStats& c = comm.stats();
+    const double steps = static_cast<double>(std::max<std::int64_t>(1, model.training->step - first_step));
+    std::printf("combined on rank 0: %lld calls, %.0f bytes sent per step, %.2f ms per step combining\n",
+                static_cast<long long>(c.combine_calls), static_cast<double>(c.bytes_sent) / steps, 1e3 * c.combine_seconds / steps);
+  }
   std::printf("saved %s (checkpoint %s, metrics %s and %s)\n", run.out.c_str(), run.checkpoint.c_str(), metrics_csv_path.c_str(),
               metrics_svg_path.c_str());
   return kExitOk;
 }
+
+}  // namespace
 
 }  // namespace dagrad::cli

@@ -3,10 +3,13 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <limits>
+#include <span>
 
 #include "autodiff/grad.h"
 #include "graph/error.h"
+#include "ops/kernels/batch_groups.h"
 #include "runtime/memory.h"
 #include "train/random.h"
 
@@ -124,6 +127,44 @@ void check_finite(const Tensor& t, const std::string& what, const TrainingState&
 
 std::uint64_t step_seed(std::uint64_t seed, std::int64_t step) {
   return SplitMix64(seed ^ (static_cast<std::uint64_t>(step) * 0xd1b54a32d192ed03ULL)).next();
+}
+
+// Images [first, first + count) of a batch, copied.
+Batch sub_batch(const Batch& batch, std::int64_t first, std::int64_t count) {
+  auto rows = [&](const Tensor& t) {
+    Shape shape = t.shape();
+    shape[0] = count;
+    Tensor part(t.dtype(), shape);
+    const std::size_t row_bytes = t.nbytes() / static_cast<std::size_t>(t.dim(0));
+    std::memcpy(part.raw(), static_cast<const std::byte*>(t.raw()) + static_cast<std::size_t>(first) * row_bytes,
+                static_cast<std::size_t>(count) * row_bytes);
+    return part;
+  };
+  return Batch{rows(batch.images), rows(batch.labels)};
+}
+
+// Tensors laid end to end as bytes, and back into tensors of known types.
+void append_bytes(std::vector<std::byte>& out, const Tensor& t) {
+  const auto* first = static_cast<const std::byte*>(t.raw());
+  out.insert(out.end(), first, first + t.nbytes());
+}
+Tensor take_bytes(std::span<const std::byte>& in, const TensorType& type) {
+  Tensor t(type.dtype, type.shape);
+  if (in.size() < t.nbytes()) fail("train: a step's broadcast result is ", in.size(), " bytes short");
+  std::memcpy(t.raw(), in.data(), t.nbytes());
+  in = in.subspan(t.nbytes());
+  return t;
+}
+
+// The nearest global batches below and above `batch` that split into `parts` subtrees: parts x 2^k
+// whole groups.
+std::string batch_suggestion(std::int64_t batch, std::int64_t parts) {
+  std::int64_t below = 0, above = kernels::kImagesPerGroup * parts;
+  while (above < batch) {
+    below = above;
+    above *= 2;
+  }
+  return below > 0 ? std::to_string(below) + " or " + std::to_string(above) : std::to_string(above);
 }
 
 }  // namespace
@@ -264,24 +305,52 @@ Evaluation evaluate(const Model& model, const Dataset& data, const Normalization
 
   Evaluation result;
   result.confusion.assign(static_cast<std::size_t>(data.classes()), std::vector<std::int64_t>(static_cast<std::size_t>(data.classes())));
+  // Each process evaluates a contiguous run of whole batches, the very batches one process would run.
+  SingleProcess alone;
+  Communicator& comm = options.communicator ? *options.communicator : alone;
+  const std::int64_t batches = (n + batch - 1) / batch;
+  const std::int64_t first_batch = batches * comm.rank() / comm.size(), end_batch = batches * (comm.rank() + 1) / comm.size();
+  std::int64_t first_image = first_batch * batch;
+  std::vector<std::int64_t> order;
+  for (std::int64_t i = first_image; i < std::min(n, end_batch * batch); ++i) order.push_back(i);
+  std::vector<double> batch_losses;  // loss x images per batch, summed in batch order below
+  std::int64_t correct = 0;
+  if (!order.empty()) {
+    BatchLoader loader(data, std::move(order), batch, norm, dtype);
+    runtime::Feeds feeds = runtime::feeds_from({&model.parameters, &model.state});
+    for (std::int64_t batch_index = first_batch + 1; !loader.done(); ++batch_index) {
+      Batch b = loader.next();
+      const EvalPlan& p = b.size() == batch ? full : *remainder;
+      feed_batch(feeds, model.graph, sig, b);
+      runtime::RunResult r = runtime::run(p.plan, feeds);
+      auto where = [&] {
+        return " in batch " + std::to_string(batch_index) + " (images " + std::to_string(first_image) + " to " +
+               std::to_string(first_image + b.size() - 1) + ")";
+      };
+      if (auto bad = first_non_finite("loss", r.at(p.loss))) fail("evaluate: non-finite ", *bad, where());
+      if (auto bad = first_non_finite("logits", r.at(p.logits))) fail("evaluate: non-finite ", *bad, where());
+      batch_losses.push_back(r.at(p.loss).at(0) * static_cast<double>(b.size()));
+      correct += count_correct(r.at(p.logits), b.labels, &result.confusion);
+      first_image += b.size();
+    }
+  }
   double loss_sum = 0;
-  std::int64_t correct = 0, first_image = 0;
-  BatchLoader loader(data, identity_order(n), batch, norm, dtype);
-  runtime::Feeds feeds = runtime::feeds_from({&model.parameters, &model.state});
-  for (std::int64_t batch_index = 1; !loader.done(); ++batch_index) {
-    Batch b = loader.next();
-    const EvalPlan& p = b.size() == batch ? full : *remainder;
-    feed_batch(feeds, model.graph, sig, b);
-    runtime::RunResult r = runtime::run(p.plan, feeds);
-    auto where = [&] {
-      return " in batch " + std::to_string(batch_index) + " (images " + std::to_string(first_image) + " to " +
-             std::to_string(first_image + b.size() - 1) + ")";
-    };
-    if (auto bad = first_non_finite("loss", r.at(p.loss))) fail("evaluate: non-finite ", *bad, where());
-    if (auto bad = first_non_finite("logits", r.at(p.logits))) fail("evaluate: non-finite ", *bad, where());
-    loss_sum += r.at(p.loss).at(0) * static_cast<double>(b.size());
-    correct += count_correct(r.at(p.logits), b.labels, &result.confusion);
-    first_image += b.size();
+  if (comm.size() == 1) {
+    for (double v : batch_losses) loss_sum += v;
+  } else {
+    for (const auto& rank_losses : comm.allgather(std::as_bytes(std::span<const double>(batch_losses))))
+      for (std::size_t i = 0; i < rank_losses.size() / sizeof(double); ++i) {
+        double v;
+        std::memcpy(&v, rank_losses.data() + i * sizeof v, sizeof v);
+        loss_sum += v;
+      }
+    std::vector<std::int64_t> counts{correct};
+    for (const auto& row : result.confusion) counts.insert(counts.end(), row.begin(), row.end());
+    counts = sum_over_ranks(comm, counts);
+    correct = counts[0];
+    std::size_t at = 1;
+    for (auto& row : result.confusion)
+      for (std::int64_t& cell : row) cell = counts[at++];
   }
   result.samples = n;
   result.loss = loss_sum / static_cast<double>(n);
@@ -328,14 +397,69 @@ Trainer::Trainer(Model& model, const Dataset& train, const Dataset* test, TrainO
 
   steps_per_epoch_ = (train.size() + options_.batch - 1) / options_.batch;
   schedule_ = make_schedule(options_.schedule, options_.sgd.lr, steps_per_epoch_, options_.epochs, options_.warmup_epochs);
+  comm_ = options_.communicator ? options_.communicator : &single_process_;
+  if (options_.accumulate < 1) fail("train: accumulate must be at least 1 micro-batch, got ", options_.accumulate);
   full_batch_ = std::min(options_.batch, train.size());
-  full_ = build_step_plan(full_batch_);
-  if (train.size() % full_batch_) remainder_ = build_step_plan(train.size() % full_batch_);
-  peak_bytes_ = full_.plan.peak_bytes() + (remainder_ ? remainder_->plan.peak_bytes() : 0);
+  const std::int64_t processes = comm_->size(), micro = options_.accumulate, parts = processes * micro;
+  if (parts > 1 && !kernels::splits_into_subtrees(full_batch_, parts))
+    fail("train: batch ", full_batch_, " does not split over ", processes, " process", processes > 1 ? "es" : "", " x ", micro,
+         " micro-batch", micro > 1 ? "es" : "", ": the batch is ", kernels::batch_groups(full_batch_), " groups of ",
+         kernels::kImagesPerGroup, " images, and each of the ", parts,
+         " slices must hold the same power-of-two number of whole groups (the canonical reduction's subtrees) for the result "
+         "to be the one-process result; use a batch of ", batch_suggestion(full_batch_, parts), " images");
+  full_layout_ = make_layout(full_batch_);
+  if (train.size() % full_batch_) remainder_layout_ = make_layout(train.size() % full_batch_);
+  for (const StepLayout* layout : {&full_layout_, remainder_layout_ ? &*remainder_layout_ : nullptr}) {
+    if (!layout) continue;
+    if (layout->micro.empty()) {
+      if (!plans_.count(layout->images)) plans_.emplace(layout->images, build_step_plan(layout->images));
+    } else {
+      for (auto [first, images] : layout->micro)
+        if (!plans_.count(images)) plans_.emplace(images, build_step_plan(images));
+    }
+  }
+  const StepPlan& any_plan = plans_.begin()->second;
+  if (micro > 1 && !any_plan.state_updates.empty()) {
+    std::string states;
+    for (const auto& [name, next] : any_plan.state_updates) states += (states.empty() ? "" : ", ") + name;
+    fail("train: --accumulate ", micro, " cannot give the result of one batch of ", full_batch_,
+         " for this model: its training-mode batch norms normalize by statistics over the whole batch (state ", states,
+         "), which no micro-batch sees. Train it without --accumulate, or over several processes (mpirun -np N dagrad "
+         "train ...), where batch norm combines the statistics of every process's share");
+  }
+  for (const auto& [name, grad] : any_plan.gradients) {
+    const TensorType& type = any_plan.plan.graph().value(grad).type;
+    combined_values_ += element_count(type.shape);
+    combined_bytes_ += byte_count(type.shape, type.dtype);
+  }
+  combined_values_ += 1;  // the loss
+  combined_bytes_ += static_cast<std::int64_t>(dtype_size(any_plan.plan.graph().value(any_plan.loss).type.dtype));
+  for (const auto& [images, p] : plans_) peak_bytes_ += p.plan.peak_bytes();
   if (test) {
     Graph eval = with_batch(model.graph, std::min(options_.eval_batch, test->size()), false);
     peak_bytes_ += runtime::compile(eval, {.threads = 1}, {eval.loss(), models::ModelSignature::of(eval).logits}).peak_bytes();
   }
+}
+
+Trainer::StepLayout Trainer::make_layout(std::int64_t images) const {
+  StepLayout layout{.images = images};
+  const std::int64_t micro = options_.accumulate, parts = comm_->size() * micro;
+  // A batch that cannot be cut into subtrees (only ever the last, partial one: the full batch is
+  // checked above) is computed whole, by rank 0 alone when there are several processes.
+  if (parts == 1 || !kernels::splits_into_subtrees(images, parts)) return layout;
+  const std::int64_t per_slice = kernels::batch_groups(images) / parts * kernels::kImagesPerGroup;
+  for (std::int64_t k = 0; k < micro; ++k) {
+    const std::int64_t slice = comm_->rank() * micro + k;
+    const std::int64_t first = slice * per_slice;
+    layout.micro.emplace_back(first, std::min(images, first + per_slice) - first);
+  }
+  return layout;
+}
+
+const Trainer::StepPlan& Trainer::plan_for(std::int64_t images) const {
+  auto it = plans_.find(images);
+  if (it == plans_.end()) fail("train: no step plan for a run of ", images, " images");
+  return it->second;
 }
 
 Trainer::StepPlan Trainer::build_step_plan(std::int64_t batch) const {
@@ -359,31 +483,159 @@ Trainer::StepPlan Trainer::build_step_plan(std::int64_t batch) const {
   return p;
 }
 
+// What a step computed, whichever way: the global batch's mean loss, its correct predictions, every
+// parameter's gradient and every state's next value (in the order of the plan's lists).
+struct Trainer::StepOutcome {
+  const StepPlan* plan = nullptr;
+  double loss = 0;
+  std::int64_t correct = 0;
+  std::vector<Tensor> gradients, state_updates;
+};
+
+Trainer::StepOutcome Trainer::whole_step(const Batch& batch, std::uint64_t seed) {
+  const StepPlan& p = plan_for(batch.size());
+  StepOutcome out{.plan = &p};
+  const Graph& g = p.plan.graph();
+  std::vector<std::byte> payload;  // what rank 0 sends the others: loss, gradients, state updates, correct
+  if (comm_->rank() == 0) {
+    runtime::Feeds feeds = runtime::feeds_from({&model_.parameters, &model_.state});
+    feed_batch(feeds, model_.graph, signature_, batch);
+    runtime::RunResult r = runtime::run(p.plan, feeds, runtime::RunSettings{.step_seed = seed});
+    out.correct = count_correct(r.at(p.logits), batch.labels, nullptr);
+    if (comm_->size() > 1) {
+      append_bytes(payload, r.at(p.loss));
+      for (const auto& [name, grad] : p.gradients) append_bytes(payload, r.at(grad));
+      for (const auto& [name, next] : p.state_updates) append_bytes(payload, r.at(next));
+      const auto* correct = reinterpret_cast<const std::byte*>(&out.correct);
+      payload.insert(payload.end(), correct, correct + sizeof out.correct);
+    }
+    out.loss = r.at(p.loss).at(0);
+    for (const auto& [name, grad] : p.gradients) out.gradients.push_back(std::move(r.values.at(grad)));
+    for (const auto& [name, next] : p.state_updates) out.state_updates.push_back(std::move(r.values.at(next)));
+  }
+  if (comm_->size() == 1) return out;
+  // Several processes, and a (last, partial) batch that is not cut into subtrees: every rank takes
+  // rank 0's result, so the weights stay the same everywhere.
+  std::int64_t bytes = byte_count(g.value(p.loss).type.shape, g.value(p.loss).type.dtype) + static_cast<std::int64_t>(sizeof out.correct);
+  for (const auto& [name, grad] : p.gradients) bytes += byte_count(g.value(grad).type.shape, g.value(grad).type.dtype);
+  for (const auto& [name, next] : p.state_updates) bytes += byte_count(g.value(next).type.shape, g.value(next).type.dtype);
+  payload.resize(static_cast<std::size_t>(bytes));
+  comm_->broadcast(payload, 0);
+  if (comm_->rank() != 0) {
+    std::span<const std::byte> in(payload);
+    out.loss = take_bytes(in, g.value(p.loss).type).at(0);
+    for (const auto& [name, grad] : p.gradients) out.gradients.push_back(take_bytes(in, g.value(grad).type));
+    for (const auto& [name, next] : p.state_updates) out.state_updates.push_back(take_bytes(in, g.value(next).type));
+    std::memcpy(&out.correct, in.data(), sizeof out.correct);
+  }
+  return out;
+}
+
+Trainer::StepOutcome Trainer::sliced_step(const StepLayout& layout, const Batch& batch, std::uint64_t seed) {
+  // Each micro-batch's loss and gradients are its subtree sums (the loss already divided by the
+  // global batch). They go into one flat buffer per floating-point type, one node per micro-batch;
+  // the micro-batches' nodes are combined here, then the ranks' roots by the communicator, both in
+  // the canonical tree.
+  const StepPlan& first_plan = plan_for(layout.micro.front().second);
+  std::vector<ValueId> flat_values{first_plan.loss};
+  for (const auto& [name, grad] : first_plan.gradients) flat_values.push_back(grad);
+  std::int64_t f32_size = 0, f64_size = 0;
+  for (ValueId id : flat_values) {
+    const TensorType& type = first_plan.plan.graph().value(id).type;
+    if (type.dtype != DType::f32 && type.dtype != DType::f64)
+      fail("train: '", first_plan.plan.graph().value(id).name, "' is ", to_string(type), "; data-parallel steps combine f32 and f64 values");
+    (type.dtype == DType::f32 ? f32_size : f64_size) += element_count(type.shape);
+  }
+  const auto micro = static_cast<std::int64_t>(layout.micro.size());
+  std::vector<float> f32(static_cast<std::size_t>(micro * f32_size));
+  std::vector<double> f64(static_cast<std::size_t>(micro * f64_size));
+  StepOutcome out{.plan = &first_plan};
+  for (std::int64_t k = 0; k < micro; ++k) {
+    const auto [first, images] = layout.micro[static_cast<std::size_t>(k)];
+    const StepPlan& p = plan_for(images);
+    const Batch part = sub_batch(batch, first, images);
+    runtime::Feeds feeds = runtime::feeds_from({&model_.parameters, &model_.state});
+    feed_batch(feeds, model_.graph, signature_, part);
+    runtime::RunSettings settings{.step_seed = seed,
+                                  .batch = {.global_batch = layout.images, .first_image = first,
+                                            .combiner = comm_->size() > 1 ? comm_ : nullptr}};
+    runtime::RunResult r = runtime::run(p.plan, feeds, settings);
+    out.correct += count_correct(r.at(p.logits), part.labels, nullptr);
+    std::int64_t at32 = k * f32_size, at64 = k * f64_size;
+    auto pack = [&](const Tensor& t) {
+      if (t.dtype() == DType::f32) {
+        std::span<const float> v = t.data<float>();
+        std::copy(v.begin(), v.end(), f32.begin() + at32);
+        at32 += static_cast<std::int64_t>(v.size());
+      } else {
+        std::span<const double> v = t.data<double>();
+        std::copy(v.begin(), v.end(), f64.begin() + at64);
+        at64 += static_cast<std::int64_t>(v.size());
+      }
+    };
+    pack(r.at(p.loss));
+    for (const auto& [name, grad] : p.gradients) pack(r.at(grad));
+    // Batch-norm statistics are global within each run (the combiner), so the last run's next
+    // state is every run's and every rank's (a model with state is never accumulated).
+    if (k == micro - 1)
+      for (const auto& [name, next] : p.state_updates) out.state_updates.push_back(std::move(r.values.at(next)));
+  }
+  kernels::tree_combine(f32.data(), micro, f32_size, f32_size);
+  kernels::tree_combine(f64.data(), micro, f64_size, f64_size);
+  if (comm_->size() > 1) {
+    if (f32_size > 0) comm_->combine(std::span<float>(f32.data(), static_cast<std::size_t>(f32_size)));
+    if (f64_size > 0) comm_->combine(std::span<double>(f64.data(), static_cast<std::size_t>(f64_size)));
+    const std::int64_t mine[] = {out.correct};
+    out.correct = sum_over_ranks(*comm_, mine)[0];
+  }
+  std::int64_t at32 = 0, at64 = 0;
+  auto unpack = [&](ValueId id) {
+    const TensorType& type = first_plan.plan.graph().value(id).type;
+    Tensor t(type.dtype, type.shape);
+    if (type.dtype == DType::f32) {
+      std::span<float> v = t.data<float>();
+      std::copy(f32.begin() + at32, f32.begin() + at32 + static_cast<std::int64_t>(v.size()), v.begin());
+      at32 += static_cast<std::int64_t>(v.size());
+    } else {
+      std::span<double> v = t.data<double>();
+      std::copy(f64.begin() + at64, f64.begin() + at64 + static_cast<std::int64_t>(v.size()), v.begin());
+      at64 += static_cast<std::int64_t>(v.size());
+    }
+    return t;
+  };
+  out.loss = unpack(first_plan.loss).at(0);
+  for (const auto& [name, grad] : first_plan.gradients) out.gradients.push_back(unpack(grad));
+  return out;
+}
+
 Trainer::StepResult Trainer::step(const Batch& batch, std::int64_t batch_index) {
-  if (batch.size() != full_batch_ && !(remainder_ && batch.size() == train_.size() % full_batch_))
-    fail("train: a step takes batches of ", full_batch_, remainder_ ? " or " + std::to_string(train_.size() % full_batch_) : "",
+  const StepLayout* layout = batch.size() == full_layout_.images                              ? &full_layout_
+                             : remainder_layout_ && batch.size() == remainder_layout_->images ? &*remainder_layout_
+                                                                                               : nullptr;
+  if (!layout)
+    fail("train: a step takes batches of ", full_batch_, remainder_layout_ ? " or " + std::to_string(remainder_layout_->images) : "",
          " images, got ", batch.size());
-  const StepPlan& p = batch.size() == full_batch_ ? full_ : *remainder_;
   TrainingState& state = *model_.training;
-  runtime::Feeds feeds = runtime::feeds_from({&model_.parameters, &model_.state});
-  feed_batch(feeds, model_.graph, signature_, batch);
-  runtime::RunResult r = runtime::run(p.plan, feeds, step_seed(state.rng_seed, state.step));
+  const std::uint64_t seed = step_seed(state.rng_seed, state.step);
+  StepOutcome out = layout->micro.empty() ? whole_step(batch, seed) : sliced_step(*layout, batch, seed);
+  const StepPlan& p = *out.plan;
   // Nothing is applied until the loss, every gradient and every state update are known to be finite.
-  check_finite(r.at(p.loss), "the loss", state, batch_index);
-  for (const auto& [name, grad] : p.gradients) check_finite(r.at(grad), "the gradient of " + name, state, batch_index);
-  for (const auto& [name, next] : p.state_updates) check_finite(r.at(next), "state " + name, state, batch_index);
-  const double loss = r.at(p.loss).at(0);
-  const std::int64_t correct = count_correct(r.at(p.logits), batch.labels, nullptr);
-  for (const auto& [name, next] : p.state_updates) model_.state.at(name) = std::move(r.values.at(next));
+  if (!std::isfinite(out.loss)) check_finite(Tensor::scalar(DType::f64, out.loss), "the loss", state, batch_index);
+  for (std::size_t i = 0; i < p.gradients.size(); ++i)
+    check_finite(out.gradients[i], "the gradient of " + p.gradients[i].first, state, batch_index);
+  for (std::size_t i = 0; i < p.state_updates.size(); ++i)
+    check_finite(out.state_updates[i], "state " + p.state_updates[i].first, state, batch_index);
+  for (std::size_t i = 0; i < p.state_updates.size(); ++i) model_.state.at(p.state_updates[i].first) = std::move(out.state_updates[i]);
   const double lr = schedule_.lr_at(state.step);
-  for (const auto& [name, grad] : p.gradients) {
+  for (std::size_t i = 0; i < p.gradients.size(); ++i) {
+    const std::string& name = p.gradients[i].first;
     Tensor& momentum = state.buffers.at(momentum_buffer_name(name));
-    sgd_update(model_.parameters.at(name), r.at(grad), momentum, lr, options_.sgd);
+    sgd_update(model_.parameters.at(name), out.gradients[i], momentum, lr, options_.sgd);
     check_finite(momentum, "the momentum of " + name, state, batch_index);
     check_finite(model_.parameters.at(name), "parameter " + name + " after the update", state, batch_index);
   }
   ++state.step;
-  return {.loss = loss, .correct = correct};
+  return {.loss = out.loss, .correct = out.correct};
 }
 
 bool Trainer::finished() const { return model_.training->epoch >= options_.epochs; }
@@ -412,6 +664,8 @@ EpochMetrics Trainer::train_epoch(const BatchCallback& on_batch) {
     correct += batch_correct;
     progress.batch += 1;
     progress.images += batch.size();
+    progress.step = state.step - 1;
+    progress.step_loss = loss;
     if (on_batch) {
       progress.loss = loss_sum / static_cast<double>(progress.images);
       progress.accuracy = static_cast<double>(correct) / static_cast<double>(progress.images);
@@ -428,7 +682,7 @@ EpochMetrics Trainer::train_epoch(const BatchCallback& on_batch) {
   m.train_seconds = seconds_since(start);
   m.test_loss = m.test_accuracy = std::numeric_limits<double>::quiet_NaN();
   if (test_) {
-    Evaluation e = evaluate(model_, *test_, norm_, {.batch = options_.eval_batch, .threads = options_.threads});
+    Evaluation e = evaluate(model_, *test_, norm_, {.batch = options_.eval_batch, .threads = options_.threads, .communicator = comm_});
     if (!std::isfinite(e.loss))
       fail("train: diverged in epoch ", state.epoch + 1, ": the test loss is ", e.loss, " though every step was finite");
     m.test_loss = e.loss;

@@ -4,6 +4,7 @@
 // seeded shuffling, and a TrainingState that lets a run resume bitwise identically.
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -11,6 +12,7 @@
 #include "graph/model.h"
 #include "models/signature.h"
 #include "runtime/runtime.h"
+#include "train/communicator.h"
 #include "train/data.h"
 #include "train/metrics.h"
 #include "train/optimizer.h"
@@ -27,6 +29,13 @@ struct TrainOptions {
   int threads = 0;                  // 0: all cores
   std::int64_t eval_batch = 500;
   bool check_numerics = false;
+  // Data-parallel training. `batch` stays the global batch: each of the communicator's processes
+  // computes its contiguous share of every batch, in `accumulate` micro-batches run one after
+  // another, and the shares are combined in the canonical tree (graph/batch_slice.h), so the result
+  // is bitwise the same for any number of processes and micro-batches; neither is stored in a
+  // checkpoint. Null: this process alone.
+  Communicator* communicator = nullptr;
+  std::int64_t accumulate = 1;
 };
 
 // Saves the options in the model (training-state hyperparameters and metadata) so that a resumed
@@ -57,6 +66,8 @@ struct BatchProgress {
   double loss = 0, accuracy = 0;        // running means over this epoch
   double lr = 0;
   double seconds = 0;                   // since the epoch started
+  std::int64_t step = 0;                // the optimizer step just taken (0-based, counted over the whole run)
+  double step_loss = 0;                 // that step's mean loss
 };
 
 struct Evaluation {
@@ -74,6 +85,9 @@ struct EvalOptions {
   // Compare the evaluation's peak bytes (the plans, the model's tensors, two input batches) with the
   // memory available before running (runtime::check_memory_fits).
   bool check_memory = false;
+  // Splits the samples over the communicator's processes by whole batches (the same batches as one
+  // process), so counts and the loss are exactly one process's. Null: this process alone.
+  Communicator* communicator = nullptr;
 };
 
 // Inference-mode evaluation (batch norm uses running statistics, dropout is off) of every sample,
@@ -110,6 +124,11 @@ class Trainer {
   void run(const BatchCallback& on_batch = {}, const EpochCallback& on_epoch = {});
 
   std::int64_t steps_per_epoch() const { return steps_per_epoch_; }
+  // Values and bytes one step combines over the processes: every parameter gradient and the loss,
+  // as one flat buffer per floating-point type.
+  std::int64_t combined_values_per_step() const { return combined_values_; }
+  std::int64_t combined_bytes_per_step() const { return combined_bytes_; }
+  Communicator& communicator() const { return *comm_; }
   // Bytes the run's buffers need at their peak: the full-batch and last-batch step plans, whose
   // buffers stay allocated between steps, plus one evaluation plan; the model's own tensors and the
   // datasets are not counted (they are already in memory).
@@ -128,6 +147,17 @@ class Trainer {
     std::vector<std::pair<std::string, ValueId>> state_updates;  // state name, next value
   };
   StepPlan build_step_plan(std::int64_t batch) const;
+  // How a global batch of `images` is computed: in this rank's micro-batches (first image, images),
+  // each a subtree of the canonical tree; or whole, when `micro` is empty.
+  struct StepLayout {
+    std::int64_t images = 0;
+    std::vector<std::pair<std::int64_t, std::int64_t>> micro;
+  };
+  StepLayout make_layout(std::int64_t images) const;
+  const StepPlan& plan_for(std::int64_t images) const;
+  struct StepOutcome;
+  StepOutcome whole_step(const Batch& batch, std::uint64_t seed);
+  StepOutcome sliced_step(const StepLayout& layout, const Batch& batch, std::uint64_t seed);
 
   Model& model_;
   const Dataset& train_;
@@ -137,9 +167,13 @@ class Trainer {
   Normalization norm_;
   std::int64_t steps_per_epoch_ = 0;
   Schedule schedule_;
+  SingleProcess single_process_;
+  Communicator* comm_ = nullptr;
   std::int64_t full_batch_ = 0;
-  StepPlan full_;
-  std::optional<StepPlan> remainder_;
+  StepLayout full_layout_;
+  std::optional<StepLayout> remainder_layout_;
+  std::map<std::int64_t, StepPlan> plans_;  // by the images of one run
+  std::int64_t combined_values_ = 0, combined_bytes_ = 0;
   std::vector<EpochMetrics> history_;
   std::int64_t peak_bytes_ = 0;
 };
