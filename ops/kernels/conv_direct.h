@@ -1,14 +1,18 @@
 #pragma once
 // Direct float32 convolution with no im2col matrix. The image is copied once, zero-padded and (for
 // stride S > 1) split into S x S phase planes, so that kernel tap (c, i, j) of every output pixel
-// p is a constant offset from p: one contiguous vector load per tap and 8 pixels. Output pixels are
-// taken on a grid as wide as a phase plane (the columns past OW are discarded), and a register tile
-// of 4 filters x 24 pixels (12 AVX2 accumulators) sums the taps in (c, i, j) order. On narrow maps
-// (7x7) that grid wastes too much, so filters go in the lanes instead: 6 pixels x 16 filters (no waste, and for the filter
-// gradient no horizontal sums). Chosen over
-// im2col + sgemm by measurement on the reference ResNet's 28- and 14-wide layers
-// (bench/dagrad_bench_kernels), where writing the 9x larger im2col matrix cost as much as the
-// product itself.
+// p is a constant offset from p: one contiguous vector load per tap and 8 or 16 pixels. Output
+// pixels are taken on a grid as wide as a phase plane (the columns past OW are discarded), and a
+// register tile (AVX2: 4 filters x 24 pixels; AVX-512: 4 filters x 96 pixels) sums the taps in
+// (c, i, j) order. On narrow maps (7x7) that grid wastes too much, so filters go in the lanes
+// instead (AVX2: 6 pixels x 16 filters; AVX-512: 24 x 16 or 12 x 32): no waste, and for the filter
+// gradient no horizontal sums. Chosen over im2col + sgemm by measurement on the reference ResNet's
+// 28- and 14-wide layers (bench/dagrad_bench_kernels), where writing the 9x larger im2col matrix
+// cost as much as the product itself.
+//
+// The tiles exist per instruction set (conv_direct_tiles.h) and the one active_isa() names runs
+// (cpu_isa.h): on the x86-64 baseline every method is `none` and convolutions take im2col + sgemm.
+// Results are deterministic for a given path; different paths sum in different lane orders.
 #include <cstdint>
 
 #include "ops/kernels/conv.h"
@@ -16,12 +20,12 @@
 namespace dagrad::kernels::direct {
 
 enum class Method {
-  none,          // not built (no AVX2/FMA), or im2col + sgemm is faster for this geometry
-  pixel_lanes,   // output pixels in the vector lanes (4 filters x 24 pixels): wide maps
-  filter_lanes,  // filters in the lanes (6 pixels or taps x 16 filters): F a multiple of 16
+  none,          // no AVX2/FMA on the active path, or im2col + sgemm is faster for this geometry
+  pixel_lanes,   // output pixels in the vector lanes: wide maps
+  filter_lanes,  // filters in the lanes: F a multiple of 16
 };
-// The kernel each pass gets for a geometry, chosen by measurement; 1x1 kernels always stay on
-// im2col + sgemm.
+// The kernel each pass gets for a geometry on the active path, chosen by measurement; 1x1 kernels
+// always stay on im2col + sgemm. The functions below fail() for a geometry whose method is none.
 Method forward_method(const ConvGeometry& g);
 Method filter_gradient_method(const ConvGeometry& g);
 
