@@ -4,24 +4,35 @@
 #include <type_traits>
 #include <vector>
 
-#if defined(__AVX512F__)
-#include <immintrin.h>
-#endif
-
+#include "ops/kernels/cpu_isa.h"
 #include "ops/kernels/parallel.h"
+
+// The AVX-512 rows are compiled for AVX-512 whatever the build's -march (target pragmas around
+// them, after every include, so that no library code is compiled for AVX-512) and run when
+// active_isa() is avx512. Every path computes the same bits (see below), so the choice is speed only.
+#if defined(__x86_64__)
+#include <immintrin.h>
+#define DAGRAD_DEPTHWISE_AVX512 1
+#define DAGRAD_AVX512_BEGIN _Pragma("GCC push_options") _Pragma("GCC target(\"avx512f,avx512bw,avx512dq,avx512vl\")")
+#define DAGRAD_AVX512_END _Pragma("GCC pop_options")
+#else
+#define DAGRAD_DEPTHWISE_AVX512 0
+#endif
 
 namespace dagrad::kernels {
 namespace {
 
+bool avx512_active() { return DAGRAD_DEPTHWISE_AVX512 && active_isa() == Isa::avx512; }
+
 // Every output is the zero-padded definition summed in tap order (row i, then column j), the first
 // product starting the sum: acc = w00*x00, acc += w01*x01, ... A padded tap contributes w * 0, as
 // in im2col + GEMM (an infinite weight gives NaN). Every path below computes exactly this, so a
-// build without AVX-512 gives the same bits. The forward routes, by geometry:
-//  - float32 with AVX-512, stride 1, output the input's size, rows up to 64: plane_same_size, the
+// path without AVX-512 gives the same bits. The forward routes, by geometry:
+//  - float32 on the AVX-512 path, stride 1, output the input's size, rows up to 64: plane_same_size, the
 //    plane as one masked run from x to y (MobileNet's 56x56, 28x28, 14x14, 7x7 layers);
-//  - float32 with AVX-512, other strides 1 and 2: plane_direct, rows read straight from x with
+//  - float32 on the AVX-512 path, other strides 1 and 2: plane_direct, rows read straight from x with
 //    masked edge vectors and unmasked interior vectors;
-//  - otherwise (float64, other strides, builds without AVX-512): each input plane copied once into
+//  - otherwise (float64, other strides, paths without AVX-512): each input plane copied once into
 //    a zero-padded buffer in cache, then loops with no borders (plane).
 
 // Output pixels per parallel chunk (whole planes): a function of the shape only. Each plane's
@@ -59,7 +70,8 @@ void row_plain(const Rows<T>& rows, std::int64_t sw_runtime, std::int64_t dw, st
   }
 }
 
-#if defined(__AVX512F__)
+#if DAGRAD_DEPTHWISE_AVX512
+DAGRAD_AVX512_BEGIN
 // Stride 1, 16 outputs per vector, multiply then add (never fused: the plain path's arithmetic),
 // each tap one unaligned load. The tail uses masked loads and a masked store, which never touch
 // memory past what they need. (Stride 2 with AVX-512 goes through plane_direct.)
@@ -82,12 +94,22 @@ void row_avx512(const Rows<float>& rows, std::int64_t dw, std::int64_t count, fl
     _mm512_mask_storeu_ps(out + ox, m, vector(ox, m));
   }
 }
+
+void copy_row_avx512(const float* in, std::int64_t count, float* out) {
+  std::int64_t i = 0;
+  for (; i + 16 <= count; i += 16) _mm512_storeu_ps(out + i, _mm512_loadu_ps(in + i));
+  if (i < count) {
+    const __mmask16 m = static_cast<__mmask16>((1u << (count - i)) - 1);
+    _mm512_mask_storeu_ps(out + i, m, _mm512_maskz_loadu_ps(m, in + i));
+  }
+}
+DAGRAD_AVX512_END
 #endif
 
 template <class T> void row(const Rows<T>& rows, std::int64_t sw, std::int64_t dw, std::int64_t count, T* out) {
-#if defined(__AVX512F__)
+#if DAGRAD_DEPTHWISE_AVX512
   if constexpr (std::is_same_v<T, float>) {
-    if (sw == 1) return row_avx512(rows, dw, count, out);
+    if (sw == 1 && avx512_active()) return row_avx512(rows, dw, count, out);
   }
 #endif
   if (sw == 1) return row_plain<T, 1>(rows, sw, dw, count, out);
@@ -127,15 +149,9 @@ Padded padded_size(const ConvGeometry& g) {
 
 // out[0, count) = in[0, count): short rows, so no library call per row.
 template <class T> void copy_row(const T* in, std::int64_t count, T* out) {
-#if defined(__AVX512F__)
+#if DAGRAD_DEPTHWISE_AVX512
   if constexpr (std::is_same_v<T, float>) {
-    std::int64_t i = 0;
-    for (; i + 16 <= count; i += 16) _mm512_storeu_ps(out + i, _mm512_loadu_ps(in + i));
-    if (i < count) {
-      const __mmask16 m = static_cast<__mmask16>((1u << (count - i)) - 1);
-      _mm512_mask_storeu_ps(out + i, m, _mm512_maskz_loadu_ps(m, in + i));
-    }
-    return;
+    if (avx512_active()) return copy_row_avx512(in, count, out);
   }
 #endif
   std::copy(in, in + count, out);
@@ -175,7 +191,8 @@ void plane(const ConvGeometry& g, const Padded& p, const T* padded, const T* k, 
   }
 }
 
-#if defined(__AVX512F__)
+#if DAGRAD_DEPTHWISE_AVX512
+DAGRAD_AVX512_BEGIN
 // Lanes [a, b) of a 16-lane mask, the bounds clamped to [0, 16].
 inline __mmask16 lanes(std::int64_t a, std::int64_t b) {
   a = std::clamp<std::int64_t>(a, 0, 16), b = std::clamp<std::int64_t>(b, 0, 16);
@@ -275,9 +292,7 @@ template <int SW> void edge_masks(const ConvGeometry& g, __mmask16* edges) {
     m[6] = lanes(0, count);
   }
 }
-#endif
 
-#if defined(__AVX512F__)
 // A stride-1 plane whose output has the input's size (pads adding up to the dilated window, as in
 // MobileNet): output q = oy * W + ox reads x at q + (i dh - ph) W + (j dw - pw) for tap (i, j), so
 // the whole plane is one run of full vectors straight from x and into y, with per-lane masks for
@@ -333,12 +348,13 @@ void plane_same_size(const ConvGeometry& g, const __mmask16* masks, const float*
   }
   finish(y, pixels, bias, epilogue, f);
 }
+DAGRAD_AVX512_END
 #endif
 
 // Whether a float32 plane at this geometry goes through plane_direct (else through a padded copy).
 template <class T> bool direct(const ConvGeometry& g) {
-#if defined(__AVX512F__)
-  if constexpr (std::is_same_v<T, float>) return !(g.sh == 1 && g.sw == 1 && g.ow <= kFlatWidth) && (g.sw == 1 || g.sw == 2);
+#if DAGRAD_DEPTHWISE_AVX512
+  if constexpr (std::is_same_v<T, float>) return avx512_active() && !(g.sh == 1 && g.sw == 1 && g.ow <= kFlatWidth) && (g.sw == 1 || g.sw == 2);
 #endif
   (void)g;
   return false;
@@ -359,9 +375,9 @@ void depthwise3x3_forward(const ConvGeometry& g, const T* x, const T* w, const T
   const std::int64_t grain = std::max<std::int64_t>(1, kChunkOutputs / pixels);
   // Planes in (image, filter) order: the filters of one channel are adjacent, so with a channel
   // multiplier they share one padded copy of its plane.
-#if defined(__AVX512F__)
+#if DAGRAD_DEPTHWISE_AVX512
   if constexpr (std::is_same_v<T, float>) {
-    if (same_size_stride1(g)) {
+    if (avx512_active() && same_size_stride1(g)) {
       const __mmask16* masks = same_size_masks(g);  // the calling thread's; chunk bodies only read it
       parallel_chunks(planes, grain, [&](std::int64_t begin, std::int64_t end) {
         for (std::int64_t p = begin; p < end; ++p) {
@@ -448,7 +464,8 @@ template <class T> void depthwise3x3_backward_input(const ConvGeometry& g, const
   });
 }
 
-#if defined(__AVX512F__)
+#if DAGRAD_DEPTHWISE_AVX512
+DAGRAD_AVX512_BEGIN
 // One output row's products added into the filter-gradient lanes: sums[t] lane l gets dy * x of
 // tap t at the row's columns ox with ox % 16 == l, in column order, exactly as the plain loop adds
 // them. Masked-off lanes load 0 from both, and acc + (+0) * (+0) leaves acc as it was.
@@ -474,6 +491,27 @@ void filter_row_avx512(__m512* sums, const float* drow, const float* const* rows
       }
   }
 }
+
+// Filter f's tap sums over every image at stride 1 or 2, in 16 lanes: acc[t][l] as the plain
+// loop in depthwise3x3_backward_filter adds them.
+void filter_sums_avx512(const ConvGeometry& g, const Padded& size, const float* x, const float* dy, std::int64_t f,
+                        float* padded, float (&acc)[9][16]) {
+  const std::int64_t pixels = g.oh * g.ow, in_plane = g.h * g.w, multiplier = g.f / g.c;
+  __m512 sums[9];
+  for (int t = 0; t < 9; ++t) sums[t] = _mm512_setzero_ps();
+  for (std::int64_t n = 0; n < g.n; ++n) {
+    pad_plane(g, size, x + (n * g.c + f / multiplier) * in_plane, padded);
+    const float* d = dy + (n * g.f + f) * pixels;
+    for (std::int64_t oy = 0; oy < g.oh; ++oy) {
+      const float* top = padded + oy * g.sh * size.wp;
+      const float* rows[3] = {top, top + g.dh * size.wp, top + 2 * g.dh * size.wp};
+      if (g.sw == 1) filter_row_avx512<1>(sums, d + oy * g.ow, rows, g.ow, g.dw);
+      else filter_row_avx512<2>(sums, d + oy * g.ow, rows, g.ow, g.dw);
+    }
+  }
+  for (int t = 0; t < 9; ++t) _mm512_storeu_ps(acc[t], sums[t]);
+}
+DAGRAD_AVX512_END
 #endif
 
 template <class T> void depthwise3x3_backward_filter(const ConvGeometry& g, const T* x, const T* dy, T* dw) {
@@ -488,25 +526,11 @@ template <class T> void depthwise3x3_backward_filter(const ConvGeometry& g, cons
     for (std::int64_t f = begin; f < end; ++f) {
       // acc[t][l]: tap t's products at the output columns ox with ox % 16 == l, summed in order.
       T acc[9][kLanes] = {};
-#if defined(__AVX512F__)
+#if DAGRAD_DEPTHWISE_AVX512
+      const bool summed = std::is_same_v<T, float> && (g.sw == 1 || g.sw == 2) && avx512_active();
       if constexpr (std::is_same_v<T, float>) {
-        if (g.sw == 1 || g.sw == 2) {
-          __m512 sums[9];
-          for (int t = 0; t < 9; ++t) sums[t] = _mm512_setzero_ps();
-          for (std::int64_t n = 0; n < g.n; ++n) {
-            pad_plane(g, size, x + (n * g.c + f / multiplier) * in_plane, padded);
-            const float* d = dy + (n * g.f + f) * pixels;
-            for (std::int64_t oy = 0; oy < g.oh; ++oy) {
-              const float* top = padded + oy * g.sh * size.wp;
-              const float* rows[3] = {top, top + g.dh * size.wp, top + 2 * g.dh * size.wp};
-              if (g.sw == 1) filter_row_avx512<1>(sums, d + oy * g.ow, rows, g.ow, g.dw);
-              else filter_row_avx512<2>(sums, d + oy * g.ow, rows, g.ow, g.dw);
-            }
-          }
-          for (int t = 0; t < 9; ++t) _mm512_storeu_ps(acc[t], sums[t]);
-        }
+        if (summed) filter_sums_avx512(g, size, x, dy, f, padded, acc);
       }
-      const bool summed = std::is_same_v<T, float> && (g.sw == 1 || g.sw == 2);
 #else
       constexpr bool summed = false;
 #endif

@@ -3,9 +3,14 @@
 #include <limits>
 #include <type_traits>
 
-#if defined(__AVX2__)
+#include "ops/kernels/cpu_isa.h"
+
+// The AVX2 cells are compiled for AVX2 whatever the build's -march (target attributes) and run
+// when active_isa() has AVX2: one binary for every x86-64.
+#if defined(__x86_64__)
 #include <immintrin.h>
 #define DAGRAD_VECTOR_MAX_POOL 1
+#define DAGRAD_AVX2 __attribute__((target("avx2")))
 #else
 #define DAGRAD_VECTOR_MAX_POOL 0
 #endif
@@ -22,7 +27,7 @@ template <class T> void scalar_cell(const PoolGeometry& g, const T* plane, std::
 
 #if DAGRAD_VECTOR_MAX_POOL
 // 8 input values starting at `at`, `stride` (1 or 2) apart.
-inline __m256 load_strided(const float* at, std::int64_t stride) {
+DAGRAD_AVX2 inline __m256 load_strided(const float* at, std::int64_t stride) {
   if (stride == 1) return _mm256_loadu_ps(at);
   const __m256 a = _mm256_loadu_ps(at), b = _mm256_loadu_ps(at + 8);
   const __m256 even = _mm256_shuffle_ps(a, b, _MM_SHUFFLE(2, 0, 2, 0));  // a0 a2 b0 b2 | a4 a6 b4 b6
@@ -30,7 +35,7 @@ inline __m256 load_strided(const float* at, std::int64_t stride) {
 }
 
 // Output cells (oh, ow0 .. ow0 + 8), whose windows are all inside the plane.
-void vector_cells(const PoolGeometry& g, const float* plane, std::int64_t oh, std::int64_t ow0, float* y,
+DAGRAD_AVX2 void vector_cells(const PoolGeometry& g, const float* plane, std::int64_t oh, std::int64_t ow0, float* y,
                   std::int64_t* indices) {
   const std::int64_t top = oh * g.stride[0] - g.pad[0], left = ow0 * g.stride[1] - g.pad[1];
   const __m256i lane_offsets = _mm256_mullo_epi32(_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7),
@@ -63,6 +68,7 @@ void vector_cells(const PoolGeometry& g, const float* plane, std::int64_t oh, st
 }  // namespace
 
 template <class T> void max_pool_plane(const PoolGeometry& g, const T* plane, T* y, std::int64_t* indices) {
+  [[maybe_unused]] const bool avx2 = active_isa() != Isa::baseline;
   for (std::int64_t oh = 0; oh < g.out_h; ++oh) {
     std::int64_t ow = 0;
 #if DAGRAD_VECTOR_MAX_POOL
@@ -70,7 +76,7 @@ template <class T> void max_pool_plane(const PoolGeometry& g, const T* plane, T*
       const std::int64_t top = oh * g.stride[0] - g.pad[0];
       const bool rows_inside = top >= 0 && top + (g.window[0] - 1) * g.dilation[0] < g.in_h;
       const bool vectorizable = (g.stride[1] == 1 || g.stride[1] == 2) && g.in_plane() < (std::int64_t{1} << 30);
-      if (rows_inside && vectorizable) {
+      if (avx2 && rows_inside && vectorizable) {
         // Scalar cells until the window's left edge is inside, vectors while 8 windows (and the
         // 16-wide loads of stride 2) stay inside, scalar for the rest.
         for (; ow < g.out_w && ow * g.stride[1] - g.pad[1] < 0; ++ow) scalar_cell(g, plane, oh, ow, y, indices);
