@@ -1,14 +1,21 @@
 // Kernel microbenchmarks for the reference ResNet (resnet_ref, batch 64 by default):
-//  - single-threaded sgemm GFLOP/s, the yardstick measured in the same run;
+//  - the yardsticks measured in the same run: single-threaded sgemm GFLOP/s and the FMA peak of
+//    one core on the active instruction-set path (independent vector FMAs from registers);
 //  - convolution forward, backward-data and backward-filter GFLOP/s per layer shape, with the
-//    per-thread fraction of the sgemm rate; then the same for ResNeXt-50 32x4d's grouped 3x3
+//    per-thread fraction of the FMA peak and of the sgemm rate; resnet_ref's layers (batch 64 by
+//    default), ResNet-18's stem and first stage (batch 16), then ResNeXt-50 32x4d's grouped 3x3
 //    convolutions (batch 16 by default);
 //  - relu, add and batch-norm forward/backward GB/s through the runtime (one-node plans);
 //  - per-node overhead: a chain of 1000 tiny elementwise nodes, microseconds per node.
-// Usage: dagrad_bench_kernels [--threads N] [--batch N] [--grouped-batch N] [--cpu-time]
+// Usage: dagrad_bench_kernels [--threads N] [--batch N] [--grouped-batch N] [--isa NAME] [--cpu-time]
+// (--isa baseline|avx2|avx512 forces a kernel path, as DAGRAD_ISA does.)
 #include <oneapi/tbb/task_arena.h>
 
 #include <time.h>
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
 
 #include <chrono>
 #include <cstdio>
@@ -19,6 +26,7 @@
 #include <vector>
 
 #include "ops/kernels/conv.h"
+#include "ops/kernels/cpu_isa.h"
 #include "ops/kernels/gemm.h"
 #include "ops/ops.h"
 #include "runtime/runtime.h"
@@ -66,17 +74,77 @@ double sgemm_gflops(std::int64_t m, std::int64_t n, std::int64_t k) {
   return 2.0 * m * n * k / s * 1e-9;
 }
 
+// One core's FMA peak: 24 (AVX2: 12) independent chains of vector FMAs (more than latency x ports
+// on x86 cores), counted as 2 FLOPs per lane, on the widest vectors of the active path.
+#if defined(__x86_64__)
+__attribute__((target("avx512f"))) float fma_loop_avx512(long iterations) {
+  __m512 acc[24];
+  for (int i = 0; i < 24; ++i) acc[i] = _mm512_set1_ps(static_cast<float>(i));
+  const __m512 a = _mm512_set1_ps(0.999f), b = _mm512_set1_ps(0.001f);
+  for (long i = 0; i < iterations; ++i)
+#pragma GCC unroll 24
+    for (auto& x : acc) x = _mm512_fmadd_ps(x, a, b);
+  __m512 sum = acc[0];
+  for (int i = 1; i < 24; ++i) sum = _mm512_add_ps(sum, acc[i]);
+  alignas(64) float l[16];
+  _mm512_store_ps(l, sum);
+  return l[0] + l[15];
+}
+__attribute__((target("avx2,fma"))) float fma_loop_avx2(long iterations) {
+  __m256 acc[12];
+  for (int i = 0; i < 12; ++i) acc[i] = _mm256_set1_ps(static_cast<float>(i));
+  const __m256 a = _mm256_set1_ps(0.999f), b = _mm256_set1_ps(0.001f);
+  for (long i = 0; i < iterations; ++i)
+#pragma GCC unroll 12
+    for (auto& x : acc) x = _mm256_fmadd_ps(x, a, b);
+  alignas(32) float l[8];
+  __m256 sum = acc[0];
+  for (int i = 1; i < 12; ++i) sum = _mm256_add_ps(sum, acc[i]);
+  _mm256_store_ps(l, sum);
+  return l[0] + l[7];
+}
+#endif
+
+// GFLOP/s of one core's FMAs on the active path (SSE multiply + add on the baseline).
+double fma_peak_gflops() {
+  // Short runs, best of many: on a shared machine some run finds the core quiet.
+  const long iterations = 5'000'000;
+  volatile float sink = 0;
+  switch (kernels::active_isa()) {
+#if defined(__x86_64__)
+    case kernels::Isa::avx512: {
+      const double s = best_seconds(30, [&] { sink = fma_loop_avx512(iterations); });
+      return 2.0 * 16 * 24 * static_cast<double>(iterations) / s * 1e-9;
+    }
+    case kernels::Isa::avx2: {
+      const double s = best_seconds(30, [&] { sink = fma_loop_avx2(iterations); });
+      return 2.0 * 8 * 12 * static_cast<double>(iterations) / s * 1e-9;
+    }
+#endif
+    default: {
+      float acc[32];
+      for (int i = 0; i < 32; ++i) acc[i] = static_cast<float>(i);
+      const double s = best_seconds(30, [&] {
+        for (long i = 0; i < iterations / 4; ++i)
+          for (auto& x : acc) x = x * 0.999f + 0.001f;
+        sink = acc[0] + acc[31];
+      });
+      return 2.0 * 32 * static_cast<double>(iterations / 4) / s * 1e-9;
+    }
+  }
+}
+
 struct ConvShape {
   const char* name;
   std::int64_t c, hw, f, k, stride, pad;
   std::int64_t groups = 1;
 };
 
-void bench_convs(tbb::task_arena& arena, int threads, std::int64_t batch, double sgemm_rate, const char* title,
+void bench_convs(tbb::task_arena& arena, int threads, std::int64_t batch, double sgemm_rate, double fma_peak, const char* title,
                  const std::vector<ConvShape>& shapes) {
-  std::printf("\n%s, batch %lld, %d threads (GFLOP/s; %% = per-thread share of the 1-thread sgemm rate)\n", title,
-              static_cast<long long>(batch), threads);
-  std::printf("%-24s %14s %14s %14s\n", "layer", "forward", "backward-data", "backward-filter");
+  std::printf("\n%s, batch %lld, %d threads, isa %s (GFLOP/s; per-thread share of the FMA peak, of the sgemm rate)\n",
+              title, static_cast<long long>(batch), threads, kernels::isa_name(kernels::active_isa()));
+  std::printf("%-24s %22s %22s %22s\n", "layer", "forward", "backward-data", "backward-filter");
   for (const ConvShape& s : shapes) {
     const std::int64_t stride[2] = {s.stride, s.stride}, pad[2] = {s.pad, s.pad};
     kernels::ConvGeometry g = kernels::conv_geometry(Shape{batch, s.c, s.hw, s.hw}, Shape{s.f, s.c / s.groups, s.k, s.k},
@@ -90,9 +158,13 @@ void bench_convs(tbb::task_arena& arena, int threads, std::int64_t batch, double
     double bwd_data = rate([&] { kernels::conv_backward_input<float>(g, y.data(), w.data(), dx.data()); });
     double bwd_filter = rate([&] { kernels::conv_backward_filter<float>(g, x.data(), y.data(), dw.data()); });
     // CPU-time rates are already per thread.
-    auto pct = [&](double r) { return 100.0 * r / (g_cpu_time ? 1 : threads) / sgemm_rate; };
-    std::printf("%-24s %7.1f (%3.0f%%) %7.1f (%3.0f%%) %7.1f (%3.0f%%)\n", s.name, fwd, pct(fwd), bwd_data, pct(bwd_data),
-                bwd_filter, pct(bwd_filter));
+    auto pct = [&](double r, double of) { return 100.0 * r / (g_cpu_time ? 1 : threads) / of; };
+    auto cell = [&](double r) {
+      char text[64];
+      std::snprintf(text, sizeof text, "%6.1f (%3.0f%%, %3.0f%%)", r, pct(r, fma_peak), pct(r, sgemm_rate));
+      return std::string(text);
+    };
+    std::printf("%-24s %22s %22s %22s\n", s.name, cell(fwd).c_str(), cell(bwd_data).c_str(), cell(bwd_filter).c_str());
   }
 }
 
@@ -102,6 +174,12 @@ const std::vector<ConvShape> kResnetRefShapes = {
     {"s2 16->32 3x3/2 28", 16, 28, 32, 3, 2, 1},     {"s2 32->32 3x3 14", 32, 14, 32, 3, 1, 1},
     {"s2 sc 16->32 1x1/2 28", 16, 28, 32, 1, 2, 0},  {"s3 32->64 3x3/2 14", 32, 14, 64, 3, 2, 1},
     {"s3 64->64 3x3 7", 64, 7, 64, 3, 1, 1},         {"s3 sc 32->64 1x1/2 14", 32, 14, 64, 1, 2, 0},
+};
+
+// ResNet-18's stem and first stage on 3x224x224 images (batch 16 by default).
+const std::vector<ConvShape> kResnet18Shapes = {
+    {"stem 3->64 7x7/2 224", 3, 224, 64, 7, 2, 3},
+    {"s1 64->64 3x3 56", 64, 56, 64, 3, 1, 1},
 };
 
 // The grouped 3x3 convolutions of ResNeXt-50 32x4d's stages (32 groups of 4, 8, 16, 32 channels),
@@ -172,8 +250,16 @@ int main(int argc, char** argv) {
     else if (!std::strcmp(argv[i], "--threads") && i + 1 < argc) threads = std::atoi(argv[++i]);
     else if (!std::strcmp(argv[i], "--batch") && i + 1 < argc) batch = std::atoll(argv[++i]);
     else if (!std::strcmp(argv[i], "--grouped-batch") && i + 1 < argc) grouped_batch = std::atoll(argv[++i]);
-    else {
-      std::fprintf(stderr, "usage: %s [--threads N] [--batch N] [--grouped-batch N] [--cpu-time]\n", argv[0]);
+    else if (!std::strcmp(argv[i], "--isa") && i + 1 < argc) {
+      try {
+        kernels::force_isa(kernels::parse_isa(argv[++i]));
+      } catch (const std::exception& e) {
+        std::fprintf(stderr, "%s\n", e.what());
+        return 2;
+      }
+    } else {
+      std::fprintf(stderr, "usage: %s [--threads N] [--batch N] [--grouped-batch N] [--isa baseline|avx2|avx512] [--cpu-time]\n",
+                   argv[0]);
       return 2;
     }
   }
@@ -183,11 +269,14 @@ int main(int argc, char** argv) {
     return 2;
   }
   tbb::task_arena arena(threads);
-  const double sgemm = sgemm_gflops(256, 256, 256);
+  const double sgemm = sgemm_gflops(256, 256, 256), peak = fma_peak_gflops();
+  std::printf("kernel path: %s (detected %s)\n", kernels::isa_name(kernels::active_isa()), kernels::isa_name(kernels::detected_isa()));
+  std::printf("one core's FMA peak on this path: %.1f GFLOP/s\n", peak);
   std::printf("single-threaded sgemm 256x256x256: %.1f GFLOP/s; conv-like 16x784x144: %.1f; 64x49x576: %.1f\n", sgemm,
               sgemm_gflops(16, 784, 144), sgemm_gflops(64, 49, 576));
-  bench_convs(arena, threads, batch, sgemm, "convolution (resnet_ref)", kResnetRefShapes);
-  bench_convs(arena, threads, grouped_batch, sgemm, "grouped convolution (ResNeXt-50 32x4d)", kResnextShapes);
+  bench_convs(arena, threads, batch, sgemm, peak, "convolution (resnet_ref)", kResnetRefShapes);
+  bench_convs(arena, threads, grouped_batch, sgemm, peak, "convolution (ResNet-18 stem and stage 1)", kResnet18Shapes);
+  bench_convs(arena, threads, grouped_batch, sgemm, peak, "grouped convolution (ResNeXt-50 32x4d)", kResnextShapes);
   bench_elementwise(threads, batch);
   bench_node_overhead(threads);
   return 0;

@@ -5,6 +5,7 @@
 #include "autodiff/grad.h"
 #include "graph/analysis.h"
 #include "models/signature.h"
+#include "ops/kernels/cpu_isa.h"
 #include "runtime/runtime.h"
 #include "tools/model_source.h"
 
@@ -75,6 +76,9 @@ int run_summary(const std::vector<std::string>& args) {
               static_cast<long long>(batch));
   std::printf("plan peak memory        %s (%s, liveness-based)\n", human(static_cast<double>(plan_peak), "B").c_str(),
               g.loss() != kNoValue ? "training step" : "forward");
+  // The kernels this process would run with (DAGRAD_ISA forces a path).
+  std::printf("isa: %s (best on this CPU: %s)\n", kernels::isa_name(kernels::active_isa()),
+              kernels::isa_name(kernels::detected_isa()));
   return kExitOk;
 }
 
