@@ -168,8 +168,9 @@ TEST(MpiTrain, RanksWithDifferentFlagsFailAtStartNamingTheRank) {
   const std::vector<std::string> run = short_run("lenet", "m");
   argv.insert(argv.end(), run.begin(), run.end());
   argv.insert(argv.end(), {":", "-np", "1", kDagrad});
-  argv.insert(argv.end(), run.begin(), run.end());
-  argv.insert(argv.end(), {"--lr", "0.1"});
+  std::vector<std::string> other = run;
+  *(std::find(other.begin(), other.end(), "--lr") + 1) = "0.1";
+  argv.insert(argv.end(), other.begin(), other.end());
   const ProcessResult r = run_process(argv, {.cwd = dir.string(), .env = kMpiEnv, .timeout = std::chrono::milliseconds(120000)});
   EXPECT_NE(r.exit_code, 0) << describe(r);
   EXPECT_NE(r.err.find("launch check: the flags of rank 1 differ from rank 0's (2 processes)"), std::string::npos) << r.err;
