@@ -156,6 +156,29 @@ TEST(BenchSweep, SvgIsWellFormedXmlWithALinePerModeThreadsAndPeer) {
   fs::remove_all(dir);
 }
 
+// A saved sweep is redrawn without measuring (e.g. the best of several rounds): the same lines.
+TEST(BenchSweep, FromCsvRedrawsASavedSweep) {
+  const fs::path dir = fresh_scratch_dir("bench_sweep_replot");
+  auto sweep = run_tool(tiny_sweep({"--csv", (dir / "sweep.csv").string()}));
+  ASSERT_EQ(sweep.exit_code, 0) << describe(sweep);
+  auto replot = run_tool({"bench", "--sweep", "--model", "resnet_tiny", "--from-csv", (dir / "sweep.csv").string(), "--svg",
+                          (dir / "again.svg").string()});
+  ASSERT_EQ(replot.exit_code, 0) << describe(replot);
+  EXPECT_EQ(replot.out, "");
+  const std::string svg = read_text(dir / "again.svg");
+  std::size_t lines = 0;
+  for (std::size_t at = svg.find("<polyline"); at != std::string::npos; at = svg.find("<polyline", at + 1)) ++lines;
+  EXPECT_EQ(lines, 4u) << svg;  // training and inference, 1 and 2 threads
+  EXPECT_NE(svg.find("data-label=\"dagrad, 2 threads\""), std::string::npos) << svg;
+  // The file says which model it holds; drawing it as another is refused.
+  auto wrong = run_tool({"bench", "--sweep", "--model", "lenet", "--from-csv", (dir / "sweep.csv").string(), "--svg",
+                         (dir / "wrong.svg").string()});
+  EXPECT_EQ(wrong.exit_code, 1) << describe(wrong);
+  EXPECT_NE(wrong.err.find("model 'resnet_tiny', but this sweep measures 'lenet'"), std::string::npos) << describe(wrong);
+  EXPECT_FALSE(fs::exists(dir / "wrong.svg"));
+  fs::remove_all(dir);
+}
+
 TEST(BenchSweep, BadOptionsAreUsageErrors) {
   const std::vector<std::pair<std::vector<std::string>, std::string>> cases = {
       {{"bench", "--sweep", "--max-batch", "3"}, "--max-batch must be a power of two"},
@@ -170,6 +193,9 @@ TEST(BenchSweep, BadOptionsAreUsageErrors) {
       {{"bench", "--csv", "x.csv"}, "--csv needs --sweep"},
       {{"bench", "--max-batch", "8"}, "--max-batch needs --sweep"},
       {{"bench", "--sweep", "--model", "nope"}, "unknown --model 'nope'"},
+      {{"bench", "--sweep", "--from-csv", "x.csv"}, "--from-csv needs --svg"},
+      {{"bench", "--sweep", "--from-csv", "x.csv", "--svg", "x.svg", "--max-batch", "8"}, "--max-batch measures; --from-csv only draws"},
+      {{"bench", "--from-csv", "x.csv"}, "--from-csv needs --sweep"},
   };
   for (const auto& [args, message] : cases) {
     auto r = run_tool(args);

@@ -199,48 +199,58 @@ std::vector<std::string> split_csv_line(const std::string& line, const std::stri
   return fields;
 }
 
-struct PeerPoint {
-  std::string framework;
+// One point of a sweep as plotted: measured now, or read back from a CSV.
+struct SweepPoint {
+  std::string framework, isa, cpu;
   std::int64_t batch;
   int threads;
   double train_rate, infer_rate;
 };
 
-// Reads the points of a sweep CSV (ours or a peer's): the columns framework, batch, threads,
-// train_images_per_s and infer_images_per_s by name, in any order; other columns are ignored.
-// If the file has a model column, every row must name `model`: another network's numbers beside
-// ours would mislead.
-std::vector<PeerPoint> read_peer_csv(const std::string& path, const std::string& model) {
+SweepPoint point_of(const Measurement& m, const std::string& isa, const std::string& cpu) {
+  return {.framework = "dagrad", .isa = isa, .cpu = cpu, .batch = m.batch, .threads = m.threads, .train_rate = m.train_rate(),
+          .infer_rate = m.infer_rate()};
+}
+
+// Reads the points of a sweep CSV (ours or a peer's) given as --`flag`: the columns framework,
+// batch, threads, train_images_per_s and infer_images_per_s by name, in any order; isa and cpu if
+// present; other columns are ignored. If the file has a model column, every row must name `model`:
+// another network's numbers beside ours would mislead.
+std::vector<SweepPoint> read_sweep_csv(const std::string& flag, const std::string& path, const std::string& model) {
+  const std::string shown = "--" + flag + " " + path;
   std::ifstream in(path);
-  if (!in) fail("--peer-csv ", path, ": cannot open: ", std::strerror(errno));
+  if (!in) fail(shown, ": cannot open: ", std::strerror(errno));
   std::string line;
-  if (!std::getline(in, line)) fail("--peer-csv ", path, ": empty file; expected a header line with the columns of dagrad bench --sweep --csv");
+  if (!std::getline(in, line)) fail(shown, ": empty file; expected a header line with the columns of dagrad bench --sweep --csv");
   const std::vector<std::string> header = split_csv_line(line, path + " line 1");
   auto column = [&](const std::string& name) {
     auto it = std::find(header.begin(), header.end(), name);
-    if (it == header.end()) fail("--peer-csv ", path, ": no column '", name, "' in the header line");
+    if (it == header.end()) fail(shown, ": no column '", name, "' in the header line");
     return static_cast<std::size_t>(it - header.begin());
   };
   const std::size_t framework = column("framework"), batch = column("batch"), threads = column("threads"),
                     train = column("train_images_per_s"), infer = column("infer_images_per_s");
-  const auto model_column = std::find(header.begin(), header.end(), "model");
-  std::vector<PeerPoint> points;
+  const auto optional_column = [&](const std::string& name) {
+    return static_cast<std::size_t>(std::find(header.begin(), header.end(), name) - header.begin());  // size(): absent
+  };
+  const std::size_t model_column = optional_column("model"), isa = optional_column("isa"), cpu = optional_column("cpu");
+  std::vector<SweepPoint> points;
   for (int number = 2; std::getline(in, line); ++number) {
     if (line.empty() || line == "\r") continue;
     const std::string where = path + " line " + std::to_string(number);
     const std::vector<std::string> fields = split_csv_line(line, where);
     if (fields.size() != header.size())
-      fail("--peer-csv ", where, ": ", fields.size(), " fields where the header has ", header.size());
-    if (model_column != header.end()) {
-      const std::string& row_model = fields[static_cast<std::size_t>(model_column - header.begin())];
-      if (row_model != model) fail("--peer-csv ", where, ": model '", row_model, "', but this sweep measures '", model, "'");
+      fail("--" + flag + " " + where, ": ", fields.size(), " fields where the header has ", header.size());
+    if (model_column < header.size()) {
+      const std::string& row_model = fields[model_column];
+      if (row_model != model) fail("--" + flag + " " + where, ": model '", row_model, "', but this sweep measures '", model, "'");
     }
     auto integer = [&](std::size_t i, std::int64_t low, std::int64_t high) {
       std::int64_t v = 0;
       const std::string& text = fields[i];
       auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
       if (text.empty() || ec != std::errc() || end != text.data() + text.size() || v < low || v > high)
-        fail("--peer-csv ", where, ": ", header[i], " must be an integer from ", low, " to ", high, ", got '", text, "'");
+        fail("--" + flag + " " + where, ": ", header[i], " must be an integer from ", low, " to ", high, ", got '", text, "'");
       return v;
     };
     auto rate = [&](std::size_t i) {
@@ -248,16 +258,18 @@ std::vector<PeerPoint> read_peer_csv(const std::string& path, const std::string&
       const std::string& text = fields[i];
       auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
       if (text.empty() || ec != std::errc() || end != text.data() + text.size() || !std::isfinite(v) || v < 0)
-        fail("--peer-csv ", where, ": ", header[i], " must be a non-negative number, got '", text, "'");
+        fail("--" + flag + " " + where, ": ", header[i], " must be a non-negative number, got '", text, "'");
       return v;
     };
     points.push_back({.framework = fields[framework].empty() ? "peer" : fields[framework],
+                      .isa = isa < header.size() ? fields[isa] : "unknown",
+                      .cpu = cpu < header.size() ? fields[cpu] : "unknown",
                       .batch = integer(batch, 1, std::int64_t{1} << 40),
                       .threads = static_cast<int>(integer(threads, 1, 1024)),
                       .train_rate = rate(train),
                       .infer_rate = rate(infer)});
   }
-  if (points.empty()) fail("--peer-csv ", path, ": no data rows after the header");
+  if (points.empty()) fail(shown, ": no data rows after the header");
   return points;
 }
 
@@ -270,43 +282,37 @@ std::string palette_color(std::size_t index) {
 
 std::string threads_text(int threads) { return std::to_string(threads) + (threads == 1 ? " thread" : " threads"); }
 
-std::string sweep_svg(const std::string& model, const std::string& isa, const std::string& cpu, const std::vector<Measurement>& rows,
-                      const std::vector<PeerPoint>& peer) {
-  // One colour per thread count; dagrad solid, the peer dashed.
+// dagrad's points solid, the peer's dashed, one colour per thread count; a line per (framework,
+// threads) in each of the two panels, training and inference.
+std::string sweep_svg(const std::string& model, const std::vector<SweepPoint>& ours, const std::vector<SweepPoint>& peer) {
   std::vector<int> thread_counts;
-  auto note_threads = [&](int t) {
-    if (std::find(thread_counts.begin(), thread_counts.end(), t) == thread_counts.end()) thread_counts.push_back(t);
-  };
-  for (const Measurement& m : rows) note_threads(m.threads);
-  for (const PeerPoint& p : peer) note_threads(p.threads);
+  for (const std::vector<SweepPoint>* points : {&ours, &peer})
+    for (const SweepPoint& p : *points)
+      if (std::find(thread_counts.begin(), thread_counts.end(), p.threads) == thread_counts.end()) thread_counts.push_back(p.threads);
   auto color = [&](int t) {
     return palette_color(static_cast<std::size_t>(std::find(thread_counts.begin(), thread_counts.end(), t) - thread_counts.begin()));
   };
   std::vector<PlotPanel> panels = {{.title = "training step", .lines = {}}, {.title = "inference", .lines = {}}};
-  for (int t : thread_counts) {
-    PlotLine train{.label = "dagrad, " + threads_text(t), .color = color(t), .dashed = false, .points = {}};
-    PlotLine infer = train;
-    for (const Measurement& m : rows)
-      if (m.threads == t) {
-        train.points.emplace_back(static_cast<double>(m.batch), m.train_rate());
-        infer.points.emplace_back(static_cast<double>(m.batch), m.infer_rate());
+  auto add_lines = [&](const std::vector<SweepPoint>& points, bool dashed) {
+    std::map<std::pair<std::string, int>, std::vector<const SweepPoint*>> lines;  // (framework, threads) -> points
+    for (const SweepPoint& p : points) lines[{dashed ? p.framework : "dagrad", p.threads}].push_back(&p);
+    for (int t : thread_counts)  // in the order the thread counts were given
+      for (auto& [key, line_points] : lines) {
+        if (key.second != t) continue;
+        std::stable_sort(line_points.begin(), line_points.end(), [](const SweepPoint* a, const SweepPoint* b) { return a->batch < b->batch; });
+        PlotLine train{.label = key.first + ", " + threads_text(t), .color = color(t), .dashed = dashed, .points = {}};
+        PlotLine infer = train;
+        for (const SweepPoint* p : line_points) {
+          train.points.emplace_back(static_cast<double>(p->batch), p->train_rate);
+          infer.points.emplace_back(static_cast<double>(p->batch), p->infer_rate);
+        }
+        panels[0].lines.push_back(std::move(train));
+        panels[1].lines.push_back(std::move(infer));
       }
-    if (!train.points.empty()) panels[0].lines.push_back(std::move(train)), panels[1].lines.push_back(std::move(infer));
-  }
-  // The peer's lines, one per (framework, threads), in batch order.
-  std::map<std::pair<std::string, int>, std::vector<const PeerPoint*>> peer_lines;
-  for (const PeerPoint& p : peer) peer_lines[{p.framework, p.threads}].push_back(&p);
-  for (auto& [key, points] : peer_lines) {
-    std::stable_sort(points.begin(), points.end(), [](const PeerPoint* a, const PeerPoint* b) { return a->batch < b->batch; });
-    PlotLine train{.label = key.first + ", " + threads_text(key.second), .color = color(key.second), .dashed = true, .points = {}};
-    PlotLine infer = train;
-    for (const PeerPoint* p : points) {
-      train.points.emplace_back(static_cast<double>(p->batch), p->train_rate);
-      infer.points.emplace_back(static_cast<double>(p->batch), p->infer_rate);
-    }
-    panels[0].lines.push_back(std::move(train));
-    panels[1].lines.push_back(std::move(infer));
-  }
+  };
+  add_lines(ours, false);
+  add_lines(peer, true);
+  const std::string isa = ours.empty() ? "unknown" : ours.front().isa, cpu = ours.empty() ? "unknown" : ours.front().cpu;
   return log2_line_chart_svg(model + ": images/s by batch size (kernels " + isa + ", " + cpu + ")", "batch (log2 scale)", "images/s",
                              panels);
 }
@@ -354,15 +360,25 @@ class SweepProgress {
 };
 
 int run_sweep(const po::variables_map& vm, const std::string& name, int steps, int warmup, const std::string& isa, const std::string& cpu) {
+  const std::string csv_path = vm.count("csv") ? vm["csv"].as<std::string>() : "";
+  const std::string svg_path = vm.count("svg") ? vm["svg"].as<std::string>() : "";
+  // The peer's file is read before the (long) sweep, so a bad one fails at once.
+  const std::vector<SweepPoint> peer =
+      vm.count("peer-csv") ? read_sweep_csv("peer-csv", vm["peer-csv"].as<std::string>(), name) : std::vector<SweepPoint>{};
+  if (vm.count("from-csv")) {
+    // Redraw a saved sweep (e.g. the best of several rounds) without measuring again.
+    for (const char* flag : {"max-batch", "sweep-threads", "min-images", "steps", "warmup", "csv", "json"})
+      if (vm.count(flag) && !vm[flag].defaulted()) throw UsageError(std::string("--") + flag + " measures; --from-csv only draws");
+    if (svg_path.empty()) throw UsageError("--from-csv needs --svg (it only draws)");
+    const std::vector<SweepPoint> ours = read_sweep_csv("from-csv", vm["from-csv"].as<std::string>(), name);
+    write_file_atomically(svg_path, sweep_svg(name, ours, peer));
+    return kExitOk;
+  }
   const std::int64_t max_batch = int_in(vm, "max-batch", 1, std::int64_t{1} << 20);
   if ((max_batch & (max_batch - 1)) != 0)
     throw UsageError("--max-batch must be a power of two (the sweep doubles the batch from 1), got " + std::to_string(max_batch));
   const std::vector<int> thread_counts = parse_thread_list(vm["sweep-threads"].as<std::string>());
   const std::int64_t min_images = int_in(vm, "min-images", 0, std::int64_t{1} << 30);
-  const std::string csv_path = vm.count("csv") ? vm["csv"].as<std::string>() : "";
-  const std::string svg_path = vm.count("svg") ? vm["svg"].as<std::string>() : "";
-  // The peer's file is read before the (long) sweep, so a bad one fails at once.
-  const std::vector<PeerPoint> peer = vm.count("peer-csv") ? read_peer_csv(vm["peer-csv"].as<std::string>(), name) : std::vector<PeerPoint>{};
 
   std::vector<std::int64_t> batches;
   for (std::int64_t b = 1; b <= max_batch; b *= 2) batches.push_back(b);
@@ -379,7 +395,11 @@ int run_sweep(const po::variables_map& vm, const std::string& name, int steps, i
       }
   }
   if (!csv_path.empty()) write_file_atomically(csv_path, sweep_csv(name, isa, cpu, rows));
-  if (!svg_path.empty()) write_file_atomically(svg_path, sweep_svg(name, isa, cpu, rows, peer));
+  if (!svg_path.empty()) {
+    std::vector<SweepPoint> ours;
+    for (const Measurement& m : rows) ours.push_back(point_of(m, isa, cpu));
+    write_file_atomically(svg_path, sweep_svg(name, ours, peer));
+  }
 
   if (vm.count("json")) {
     nlohmann::json points = nlohmann::json::array();
@@ -429,12 +449,14 @@ int run_bench(const std::vector<std::string>& args) {
       "--sweep: write the points as CSV: framework,isa,cpu,model,batch,threads,steps,train_images_per_s,"
       "infer_images_per_s,train_step_ms,infer_step_ms,train_peak_bytes,infer_peak_bytes (peak: the plans' peak bytes)")(
       "svg", po::value<std::string>(), "--sweep: write a plot of images/s against batch (log2), training and inference")(
-      "peer-csv", po::value<std::string>(), "--sweep: draw this CSV's points (e.g. bench/torch_sweep.py's) dashed beside dagrad's");
+      "peer-csv", po::value<std::string>(), "--sweep: draw this CSV's points (e.g. bench/torch_sweep.py's) dashed beside dagrad's")(
+      "from-csv", po::value<std::string>(), "--sweep: draw --svg from this saved --csv instead of measuring");
   po::variables_map vm;
   if (!parse("bench",
              "[--model NAME] [--batch N] [--threads N] [--steps N] [--json]\n"
              "       dagrad bench --sweep [--model NAME] [--max-batch N] [--sweep-threads 1,2] [--steps N] [--csv FILE] [--svg FILE] "
-             "[--peer-csv FILE] [--json]",
+             "[--peer-csv FILE] [--json]\n"
+             "       dagrad bench --sweep --from-csv FILE --svg FILE [--peer-csv FILE] [--model NAME]",
              options, positional, args, vm))
     return kExitOk;
   const std::string name = vm["model"].as<std::string>();
@@ -444,7 +466,7 @@ int run_bench(const std::vector<std::string>& args) {
   const bool sweep = vm["sweep"].as<bool>();
   // Options of the other mode are mistakes, not something to ignore silently.
   for (const char* flag : sweep ? std::vector<const char*>{"batch", "threads"}
-                                : std::vector<const char*>{"max-batch", "sweep-threads", "min-images", "csv", "svg", "peer-csv"})
+                                : std::vector<const char*>{"max-batch", "sweep-threads", "min-images", "csv", "svg", "peer-csv", "from-csv"})
     if (vm.count(flag) && !vm[flag].defaulted())
       throw UsageError(std::string("--") + flag + (sweep ? " is for a single run; --sweep takes --max-batch and --sweep-threads"
                                                          : " needs --sweep"));
