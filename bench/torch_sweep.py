@@ -8,13 +8,14 @@ so `dagrad bench --sweep --peer-csv` can draw it beside dagrad's:
 Timing as in torch_resnet.py: SGD lr 0.05, momentum 0.9, weight decay 5e-4, channels_last, one
 random batch reused every step, --warmup untimed steps first (inference too). Each point times
 max(--steps, ceil(--min-images / batch)) steps. The *_peak_bytes columns are empty: PyTorch has
-no plan to ask for its peak."""
+no plan to ask for its peak. The *_cpu_ms columns are the process's CPU time (all threads, OpenMP's
+spinning included) per step."""
 import argparse, csv, math, os, platform, re, sys, time
 
 import torch, torch.nn.functional as F
 
 COLUMNS = ["framework", "isa", "cpu", "model", "batch", "threads", "steps", "train_images_per_s", "infer_images_per_s",
-           "train_step_ms", "infer_step_ms", "train_peak_bytes", "infer_peak_bytes"]
+           "train_step_ms", "infer_step_ms", "train_peak_bytes", "infer_peak_bytes", "train_step_cpu_ms", "infer_step_cpu_ms"]
 
 
 def cpu_model():
@@ -53,16 +54,16 @@ def measure(Net, batch, threads, steps, warmup):
         opt.zero_grad(); F.cross_entropy(net(x), y).backward(); opt.step()
 
     for _ in range(warmup): step()
-    t = time.perf_counter()
+    t, c = time.perf_counter(), time.process_time()
     for _ in range(steps): step()
-    train_s = time.perf_counter() - t
+    train_s, train_cpu = time.perf_counter() - t, time.process_time() - c
     net.eval()
     with torch.no_grad():
         for _ in range(warmup): net(x)
-        t = time.perf_counter()
+        t, c = time.perf_counter(), time.process_time()
         for _ in range(steps): net(x)
-        infer_s = time.perf_counter() - t
-    return train_s, infer_s
+        infer_s, infer_cpu = time.perf_counter() - t, time.process_time() - c
+    return train_s, infer_s, train_cpu, infer_cpu
 
 
 def main():
@@ -94,9 +95,10 @@ def main():
         for b in batches:
             steps = max(a.steps, math.ceil(a.min_images / b))
             if sys.stderr.isatty(): print(f"\rtorch sweep: threads {t} batch {b} ({steps} steps)   ", end="", file=sys.stderr, flush=True)
-            train_s, infer_s = measure(Net, b, t, steps, a.warmup)
+            train_s, infer_s, train_cpu, infer_cpu = measure(Net, b, t, steps, a.warmup)
             rows.append(["pytorch " + torch.__version__, isa, cpu, "resnet_ref", b, t, steps, f"{b * steps / train_s:.6g}",
-                         f"{b * steps / infer_s:.6g}", f"{1000 * train_s / steps:.6g}", f"{1000 * infer_s / steps:.6g}", "", ""])
+                         f"{b * steps / infer_s:.6g}", f"{1000 * train_s / steps:.6g}", f"{1000 * infer_s / steps:.6g}", "", "",
+                         f"{1000 * train_cpu / steps:.6g}", f"{1000 * infer_cpu / steps:.6g}"])
     if sys.stderr.isatty(): print("\r" + " " * 60 + "\r", end="", file=sys.stderr, flush=True)
 
     if a.csv:  # atomically, like dagrad's own files: a temporary file beside the target, then rename

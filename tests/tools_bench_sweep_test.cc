@@ -25,7 +25,7 @@ using dagrad::testing::run_tool;
 
 const std::string kColumns =
     "framework,isa,cpu,model,batch,threads,steps,train_images_per_s,infer_images_per_s,train_step_ms,infer_step_ms,"
-    "train_peak_bytes,infer_peak_bytes";
+    "train_peak_bytes,infer_peak_bytes,train_step_cpu_ms,infer_step_cpu_ms";
 
 // The smallest sweep that still has two thread counts and three batch sizes.
 std::vector<std::string> tiny_sweep(std::vector<std::string> extra) {
@@ -88,7 +88,7 @@ TEST(BenchSweep, CsvHasOneRowPerThreadsAndBatchWithTheDocumentedColumns) {
   const std::vector<std::pair<int, int>> expected = {{1, 1}, {1, 2}, {1, 4}, {2, 1}, {2, 2}, {2, 4}};  // threads, batch
   for (std::size_t i = 0; i < expected.size(); ++i) {
     const std::vector<std::string> f = csv_fields(lines[i + 1]);
-    ASSERT_EQ(f.size(), 13u) << lines[i + 1];
+    ASSERT_EQ(f.size(), 15u) << lines[i + 1];
     EXPECT_EQ(f[0].rfind("dagrad ", 0), 0u) << f[0];
     EXPECT_EQ(f[1], isa);
     EXPECT_EQ(f[3], "resnet_tiny");
@@ -97,6 +97,7 @@ TEST(BenchSweep, CsvHasOneRowPerThreadsAndBatchWithTheDocumentedColumns) {
     EXPECT_EQ(f[6], "1");
     for (int column : {7, 8, 9, 10}) EXPECT_GT(std::stod(f[column]), 0) << lines[i + 1];
     for (int column : {11, 12}) EXPECT_GT(std::stoll(f[column]), 0) << lines[i + 1];
+    for (int column : {13, 14}) EXPECT_GE(std::stod(f[column]), 0) << lines[i + 1];  // CPU clocks tick coarsely
     // The CSV and the JSON are the same measurement.
     EXPECT_EQ(j["points"][i]["batch"].get<int>(), expected[i].second);
     EXPECT_EQ(std::stoll(f[11]), j["points"][i]["plan_peak_bytes"].get<long long>());

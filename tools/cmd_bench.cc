@@ -145,11 +145,12 @@ Measurement measure(const std::string& name, std::int64_t batch, int threads, in
 
 // The columns of `--csv` (and of bench/torch_sweep.py's CSV, which --peer-csv reads): who measured
 // (framework and version), the kernel path and CPU, the point (model, batch, threads, timed steps),
-// images/s and milliseconds per step for training and inference, and the plans' peak bytes
-// (empty for a peer that cannot tell).
+// images/s and milliseconds per step for training and inference, the plans' peak bytes (empty for
+// a peer that cannot tell), and the CPU milliseconds per step of the whole process (all threads):
+// on a busy machine, the work a step really took.
 constexpr const char* kSweepColumns[] = {"framework", "isa", "cpu", "model", "batch", "threads", "steps",
                                          "train_images_per_s", "infer_images_per_s", "train_step_ms", "infer_step_ms",
-                                         "train_peak_bytes", "infer_peak_bytes"};
+                                         "train_peak_bytes", "infer_peak_bytes", "train_step_cpu_ms", "infer_step_cpu_ms"};
 
 std::string csv_field(const std::string& text) {
   if (text.find_first_of(",\"\n\r") == std::string::npos) return text;
@@ -174,7 +175,8 @@ std::string sweep_csv(const std::string& model, const std::string& isa, const st
                                              number_text(m.train_rate()), number_text(m.infer_rate()),
                                              number_text(1000 * m.train_seconds / m.steps),
                                              number_text(1000 * m.infer_seconds / m.steps),
-                                             std::to_string(m.train_peak_bytes), std::to_string(m.infer_peak_bytes)};
+                                             std::to_string(m.train_peak_bytes), std::to_string(m.infer_peak_bytes),
+                                             number_text(1000 * m.train_cpu / m.steps), number_text(1000 * m.infer_cpu / m.steps)};
     for (std::size_t i = 0; i < fields.size(); ++i) out += (i ? "," : "") + csv_field(fields[i]);
     out += "\n";
   }
@@ -447,7 +449,8 @@ int run_bench(const std::vector<std::string>& args) {
       "--sweep: time at least this many images per point (small batches take more steps)")(
       "csv", po::value<std::string>(),
       "--sweep: write the points as CSV: framework,isa,cpu,model,batch,threads,steps,train_images_per_s,"
-      "infer_images_per_s,train_step_ms,infer_step_ms,train_peak_bytes,infer_peak_bytes (peak: the plans' peak bytes)")(
+      "infer_images_per_s,train_step_ms,infer_step_ms,train_peak_bytes,infer_peak_bytes,train_step_cpu_ms,infer_step_cpu_ms "
+      "(peak: the plans' peak bytes; CPU: all threads)")(
       "svg", po::value<std::string>(), "--sweep: write a plot of images/s against batch (log2), training and inference")(
       "peer-csv", po::value<std::string>(), "--sweep: draw this CSV's points (e.g. bench/torch_sweep.py's) dashed beside dagrad's")(
       "from-csv", po::value<std::string>(), "--sweep: draw --svg from this saved --csv instead of measuring");
