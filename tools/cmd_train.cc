@@ -373,11 +373,12 @@ int train_on(train::Communicator& comm, const std::vector<std::string>& args) {
                 static_cast<unsigned long long>(recipe.seed), trainer.normalization().mean, trainer.normalization().std);
     std::printf("writes %s, checkpoint %s, metrics %s and %s\n", run.out.c_str(), run.checkpoint.c_str(), metrics_csv_path.c_str(),
                 metrics_svg_path.c_str());
-    if (comm.size() > 1 || accumulate > 1)
-      std::printf("data parallel: %s x %lld micro-batch%s of the global batch %lld; each step combines %lld values (%lld bytes)\n",
+    if (comm.size() > 1 || settings.given("accumulate"))
+      std::printf("data parallel: %s x %lld micro-batch%s of the global batch %lld; each step combines %lld values (%lld bytes); "
+                  "step buffers %.1f MiB per process\n",
                   comm.description().c_str(), static_cast<long long>(accumulate), accumulate > 1 ? "es" : "",
                   static_cast<long long>(recipe.batch), static_cast<long long>(trainer.combined_values_per_step()),
-                  static_cast<long long>(trainer.combined_bytes_per_step()));
+                  static_cast<long long>(trainer.combined_bytes_per_step()), static_cast<double>(trainer.peak_bytes()) / (1 << 20));
     std::fflush(stdout);
   }
 

@@ -102,6 +102,8 @@ class Trainer {
   // lacks are filled by their initializers. The normalization comes from the model's metadata, or
   // is computed on `train` and stored. `test` may be null.
   Trainer(Model& model, const Dataset& train, const Dataset* test, TrainOptions options);
+  Trainer(const Trainer&) = delete;  // comm_ may point at the trainer's own single_process_
+  Trainer& operator=(const Trainer&) = delete;
 
   using BatchCallback = std::function<void(const BatchProgress&)>;
   using EpochCallback = std::function<void(const EpochMetrics&, const Model&)>;
