@@ -144,6 +144,28 @@ struct ChannelEpilogue {
   Activation activation = Activation::none;
 };
 
+// How an op's kernel treats the batch (dim 0 of its inputs that carry one, see
+// runtime/canonical_batch.h): whether a data-parallel step split into slices (graph/batch_slice.h)
+// still gives the bits of the whole batch.
+enum class BatchReduction {
+  none,           // no sum over the batch: each image's results depend on that image alone
+  canonical,      // sums over the batch in the canonical order (ops/kernels/batch_groups.h) and
+                  // normalizes by the global batch, finishing in-run sums through the slice's combiner
+  non_canonical,  // sums over (or normalizes by) the batch some other way: a slice gives other bits
+};
+
+// Given to an op's batch-reduction trait: the shape rule's view of the inputs plus which of them
+// carry the batch at dim 0.
+struct BatchContext {
+  const InferContext& infer;
+  std::span<const bool> batched;  // per input
+  bool any_batched() const {
+    for (bool b : batched)
+      if (b) return true;
+    return false;
+  }
+};
+
 struct OpDef {
   std::string name;
   int version = 1;
@@ -169,6 +191,8 @@ struct OpDef {
   std::function<void(const std::any&, KernelContext&, const ChannelEpilogue&)> forward_with_epilogue;
   std::function<bool(const std::any&)> is_channel_affine;
   std::function<void(const std::any&, std::span<const Tensor* const>, std::span<double>, std::span<double>)> channel_affine;
+  // Empty: BatchReduction::none for any attributes and inputs.
+  std::function<BatchReduction(const std::any&, const BatchContext&)> batch_reduction;
 
   int min_inputs() const;
   int max_inputs() const;  // INT_MAX for a variadic last input
@@ -212,6 +236,8 @@ template <class A> struct OpSpec {
   std::function<bool(const A&)> is_channel_affine;
   std::function<void(const A&, std::span<const Tensor* const> inputs, std::span<double> scale, std::span<double> shift)>
       channel_affine;
+  // How the kernel sums over the batch (BatchReduction); empty: it does not.
+  std::function<BatchReduction(const A&, const BatchContext&)> batch_reduction;
 };
 
 template <class A> OpDef define_op(OpSpec<A> spec) {
@@ -245,6 +271,10 @@ template <class A> OpDef define_op(OpSpec<A> spec) {
       f(std::any_cast<const A&>(a), in, scale, shift);
     };
   }
+  if (spec.batch_reduction)
+    def.batch_reduction = [f = spec.batch_reduction](const std::any& a, const BatchContext& c) {
+      return f(std::any_cast<const A&>(a), c);
+    };
   return def;
 }
 

@@ -5,6 +5,8 @@
 // statistics are not differentiable. Gradient: batch_norm_grad for y, plus the (rarely used)
 // contributions of the statistics outputs, so that every float output is differentiated exactly.
 #include <cmath>
+#include <span>
+#include <vector>
 
 #include "graph/op.h"
 #include "ops/kernels/channels.h"
@@ -84,42 +86,57 @@ template <class T> void forward(const BatchNormAttrs& a, KernelContext& k) {
   T* invstd_out = k.output(2).data<T>().data();
   T* running_mean_out = k.output(3).data<T>().data();
   T* running_var_out = k.output(4).data<T>().data();
-  const double count = static_cast<double>(l.per_channel());
   const double momentum = a.momentum;
-  // Parallel over channels, sequential within one: each channel's sums have a fixed order.
+  std::vector<double> mean(static_cast<std::size_t>(l.channels)), invstd(mean.size());
+  if (a.training) {
+    // The statistics of the global batch: per-channel sums in the canonical batch order (per image
+    // a lane sum over the contiguous H*W run), finished across the step's slices by the combiner,
+    // then divided by the global count. Two passes (mean, then squared deviations) for accuracy.
+    const BatchSlice& slice = k.batch_slice();
+    // Statistics of a slice alone would change what the model computes (and could not be combined
+    // afterwards like a gradient): a slice of a larger batch must have a combiner.
+    if (slice.global_batch > 0 && slice.global_batch != l.batch && !slice.combiner)
+      fail("op 'batch_norm' node '", k.node().name, "': training on ", l.batch, " images of a global batch of ",
+           slice.global_batch, " needs a batch combiner for the global batch statistics (run the slices together, "
+           "not one after another)");
+    const double count = static_cast<double>(slice.global_batch_or(l.batch) * l.inner);
+    std::vector<double> sums(mean.size());
+    kernels::canonical_channel_sums<1, T>(l, sums.data(), nullptr, [&](std::int64_t n, std::int64_t c, double* acc) {
+      const T* run = x + l.offset(n, c);
+      acc[0] += kernels::lane_sum(l.inner, [run](std::int64_t s) { return static_cast<double>(run[s]); });
+    });
+    if (slice.combiner) slice.combiner->combine(std::span<double>(sums));
+    for (std::size_t c = 0; c < sums.size(); ++c) mean[c] = sums[c] / count;
+    kernels::canonical_channel_sums<1, T>(l, sums.data(), nullptr, [&](std::int64_t n, std::int64_t c, double* acc) {
+      const T* run = x + l.offset(n, c);
+      const double mu = mean[static_cast<std::size_t>(c)];
+      acc[0] += kernels::lane_sum(l.inner, [run, mu](std::int64_t s) {
+        const double d = run[s] - mu;
+        return d * d;
+      });
+    });
+    if (slice.combiner) slice.combiner->combine(std::span<double>(sums));
+    for (std::int64_t c = 0; c < l.channels; ++c) {
+      const double var = sums[static_cast<std::size_t>(c)] / count;
+      invstd[static_cast<std::size_t>(c)] = 1.0 / std::sqrt(var + a.eps);
+      running_mean_out[c] = static_cast<T>((1 - momentum) * running_mean[c] + momentum * mean[static_cast<std::size_t>(c)]);
+      running_var_out[c] = static_cast<T>((1 - momentum) * running_var[c] + a.running_var_step(var, count));
+    }
+  } else {
+    for (std::int64_t c = 0; c < l.channels; ++c) {
+      mean[static_cast<std::size_t>(c)] = running_mean[c];
+      invstd[static_cast<std::size_t>(c)] = inference_invstd(running_var[c], a.eps);
+      running_mean_out[c] = running_mean[c];
+      running_var_out[c] = running_var[c];
+    }
+  }
   const std::int64_t grain = std::max<std::int64_t>(1, kernels::kElementwiseGrain / std::max<std::int64_t>(1, l.per_channel()));
   kernels::parallel_chunks(l.channels, grain, [&](std::int64_t begin, std::int64_t end) {
     for (std::int64_t c = begin; c < end; ++c) {
-      double mean, invstd;
-      if (a.training) {
-        // Per image, a lane sum over the contiguous H*W run; images added in order.
-        double sum = 0;
-        for (std::int64_t n = 0; n < l.batch; ++n) {
-          const T* run = x + l.offset(n, c);
-          sum += kernels::lane_sum(l.inner, [run](std::int64_t s) { return static_cast<double>(run[s]); });
-        }
-        mean = sum / count;
-        double squares = 0;
-        for (std::int64_t n = 0; n < l.batch; ++n) {
-          const T* run = x + l.offset(n, c);
-          squares += kernels::lane_sum(l.inner, [run, mean](std::int64_t s) {
-            const double d = run[s] - mean;
-            return d * d;
-          });
-        }
-        const double var = squares / count;
-        invstd = 1.0 / std::sqrt(var + a.eps);
-        running_mean_out[c] = static_cast<T>((1 - momentum) * running_mean[c] + momentum * mean);
-        running_var_out[c] = static_cast<T>((1 - momentum) * running_var[c] + a.running_var_step(var, count));
-      } else {
-        mean = running_mean[c];
-        invstd = inference_invstd(running_var[c], a.eps);
-        running_mean_out[c] = running_mean[c];
-        running_var_out[c] = running_var[c];
-      }
-      mean_out[c] = static_cast<T>(mean);
-      invstd_out[c] = static_cast<T>(invstd);
-      const auto [scale, shift] = channel_map(gamma[c], beta[c], mean, invstd);
+      const double mu = mean[static_cast<std::size_t>(c)], is = invstd[static_cast<std::size_t>(c)];
+      mean_out[c] = static_cast<T>(mu);
+      invstd_out[c] = static_cast<T>(is);
+      const auto [scale, shift] = channel_map(gamma[c], beta[c], mu, is);
       for (std::int64_t n = 0; n < l.batch; ++n) {
         const T* in = x + l.offset(n, c);
         T* out = y + l.offset(n, c);
@@ -200,6 +217,11 @@ void register_batch_norm(OpRegistry& registry) {
             shift[c] = m.shift;
           }
         });
+      },
+      // Training: the statistics are canonical sums over the global batch (their gradients, in
+      // batch_norm_grad, too).
+      .batch_reduction = [](const BatchNormAttrs& a, const BatchContext&) {
+        return a.training ? BatchReduction::canonical : BatchReduction::none;
       },
   }));
 }

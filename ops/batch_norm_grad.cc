@@ -2,6 +2,9 @@
 //   xhat = (x - mean) * invstd, dgamma = sum(dy * xhat), dbeta = sum(dy) per channel;
 //   training:  dx = gamma * invstd / M * (M * dy - sum(dy) - xhat * sum(dy * xhat))
 //   inference: dx = dy * gamma * invstd (the statistics are constants).
+#include <span>
+#include <vector>
+
 #include "graph/op.h"
 #include "ops/kernels/channels.h"
 #include "ops/kernels/lane_sum.h"
@@ -25,31 +28,37 @@ template <class T> void forward(const BatchNormGradAttrs& a, KernelContext& k) {
   T* dx = k.output(0).data<T>().data();
   T* dgamma = k.output(1).data<T>().data();
   T* dbeta = k.output(2).data<T>().data();
-  const double count = static_cast<double>(l.per_channel());
-  // Parallel over channels, sequential within one: each channel's sums have a fixed order.
+  const std::size_t channels = static_cast<std::size_t>(l.channels);
+  // sums[0][c] = sum(dy), sums[1][c] = sum(dy * xhat) over the batch in the canonical order (per
+  // image lane sums over the contiguous H*W run). dbeta and dgamma are this run's own sums (rounded
+  // per group, batch_groups.h): the trainer combines parameter gradients across a step's slices.
+  // dx needs the global batch's sums: the combiner finishes them.
+  std::vector<double> sums(2 * channels);
+  T* const own[2] = {dbeta, dgamma};
+  kernels::canonical_channel_sums<2, T>(l, sums.data(), own, [&](std::int64_t n, std::int64_t c, double* acc) {
+    const T* xr = x + l.offset(n, c);
+    const T* dyr = dy + l.offset(n, c);
+    const double mu = mean[c], is = invstd[c];
+    double run_dy, run_dy_xhat;
+    kernels::lane_sum2(
+        l.inner,
+        [xr, dyr, mu, is](std::int64_t s, double& a_dy, double& a_dy_xhat) {
+          const double d = dyr[s];
+          a_dy += d;
+          a_dy_xhat += d * (xr[s] - mu) * is;
+        },
+        run_dy, run_dy_xhat);
+    acc[0] += run_dy;
+    acc[1] += run_dy_xhat;
+  });
+  const BatchSlice& slice = k.batch_slice();
+  if (a.training && slice.combiner) slice.combiner->combine(std::span<double>(sums));
+  const double count = static_cast<double>(slice.global_batch_or(l.batch) * l.inner);
   const std::int64_t grain = std::max<std::int64_t>(1, kernels::kElementwiseGrain / std::max<std::int64_t>(1, l.per_channel()));
   kernels::parallel_chunks(l.channels, grain, [&](std::int64_t begin, std::int64_t end) {
     for (std::int64_t c = begin; c < end; ++c) {
       const double mu = mean[c], is = invstd[c];
-      // Per image, lane sums over the contiguous H*W run; images added in order.
-      double sum_dy = 0, sum_dy_xhat = 0;
-      for (std::int64_t n = 0; n < l.batch; ++n) {
-        const T* xr = x + l.offset(n, c);
-        const T* dyr = dy + l.offset(n, c);
-        double run_dy, run_dy_xhat;
-        kernels::lane_sum2(
-            l.inner,
-            [xr, dyr, mu, is](std::int64_t s, double& a_dy, double& a_dy_xhat) {
-              const double d = dyr[s];
-              a_dy += d;
-              a_dy_xhat += d * (xr[s] - mu) * is;
-            },
-            run_dy, run_dy_xhat);
-        sum_dy += run_dy;
-        sum_dy_xhat += run_dy_xhat;
-      }
-      dgamma[c] = static_cast<T>(sum_dy_xhat);
-      dbeta[c] = static_cast<T>(sum_dy);
+      const double sum_dy = sums[static_cast<std::size_t>(c)], sum_dy_xhat = sums[channels + static_cast<std::size_t>(c)];
       const double factor = gamma[c] * is;
       // dx = factor/M * (M dy - sum_dy - xhat sum_dy_xhat) = k_dy dy + k_x (x - mu) + k_0.
       const double k_dy = factor, k_x = -factor / count * is * sum_dy_xhat, k_0 = -factor / count * sum_dy;
@@ -93,6 +102,7 @@ void register_batch_norm_grad(OpRegistry& registry) {
       .forward = [](const BatchNormGradAttrs& a, KernelContext& k) {
         dispatch_float(k.input(0).dtype(), [&]<class T>() { forward<T>(a, k); });
       },
+      .batch_reduction = [](const BatchNormGradAttrs&, const BatchContext&) { return BatchReduction::canonical; },
   }));
 }
 

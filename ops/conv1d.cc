@@ -113,7 +113,7 @@ void register_conv1d(OpRegistry& registry) {
           grads[1] = reshape(conv2d_grad_filter(reshape(g.input(0), as_image(g.shape(0))), dy, as_image(g.shape(1)),
                                                 options),
                              g.shape(1));
-        if (g.num_inputs() == 3 && g.needs(2)) grads[2] = reduce_sum(g.dy(), {0, 2});
+        if (g.num_inputs() == 3 && g.needs(2)) grads[2] = batch_sum(g.dy(), {2});
         return grads;
       },
       // Every output element is a dot product over C * kernel elements of the filter.

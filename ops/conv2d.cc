@@ -98,7 +98,7 @@ void register_conv2d(OpRegistry& registry) {
         const ConvOptions options = kernels::conv_options(a);
         if (g.needs(0)) grads[0] = conv2d_grad_input(g.dy(), g.input(1), g.shape(0), options);
         if (g.needs(1)) grads[1] = conv2d_grad_filter(g.input(0), g.dy(), g.shape(1), options);
-        if (g.num_inputs() == 3 && g.needs(2)) grads[2] = reduce_sum(g.dy(), {0, 2, 3});
+        if (g.num_inputs() == 3 && g.needs(2)) grads[2] = batch_sum(g.dy(), {2, 3});
         return grads;
       },
       // Every output element is a dot product over C/groups * KH * KW elements of the filter.

@@ -150,7 +150,7 @@ void register_conv_transpose2d(OpRegistry& registry) {
         if (kept[0] != y[2] || kept[1] != y[3]) dy = slice(dy, {0, 0}, {kept[0], kept[1]}, {2, 3});
         if (g.needs(0)) grads[0] = conv2d(dy, g.input(1), {}, options);
         if (g.needs(1)) grads[1] = conv2d_grad_filter(dy, g.input(0), g.shape(1), options);
-        if (g.num_inputs() == 3 && g.needs(2)) grads[2] = reduce_sum(g.dy(), {0, 2, 3});
+        if (g.num_inputs() == 3 && g.needs(2)) grads[2] = batch_sum(g.dy(), {2, 3});
         return grads;
       },
       // The multiply-adds of the convolution it is the adjoint of: 2 per element of x and filter tap.

@@ -1,8 +1,10 @@
 // dense: y = x w + bias, x [N,K], w [K,M], optional bias [M] (a fully connected layer).
-// Gradients: dx = dy w^T, dw = x^T dy, dbias = dy summed over the batch.
+// Gradients: dx = dy w^T, dw = x^T dy (dense_grad_weight), dbias = dy summed over the batch
+// (batch_sum); both sums over the batch follow the canonical order of ops/kernels/batch_groups.h.
 #include <algorithm>
 
 #include "graph/op.h"
+#include "ops/kernels/batch_groups.h"
 #include "ops/kernels/gemm.h"
 #include "ops/kernels/parallel.h"
 #include "ops/ops.h"
@@ -49,8 +51,11 @@ void register_dense(OpRegistry& registry) {
           const T* w = tw.data<T>().data();
           const T* bias = k.num_inputs() == 3 ? k.input(2).data<T>().data() : nullptr;
           T* y = ty.data<T>().data();
-          // Row blocks of a size fixed by the problem alone: results do not depend on the thread count.
-          const std::int64_t rows = std::max<std::int64_t>(8, (std::int64_t{1} << 18) / std::max<std::int64_t>(1, m * kk));
+          // Row blocks of one canonical group of images (batch_groups.h), aligned: BLAS rounds a
+          // row differently with its place in the block, so blocks fixed by the batch size would
+          // give a slice of the batch other bits than the whole batch (and any block size other
+          // bits per thread count).
+          const std::int64_t rows = kernels::kImagesPerGroup;
           kernels::parallel_chunks(n, rows, [&](std::int64_t s, std::int64_t e) {
             kernels::gemm<T>(false, false, e - s, m, kk, T(1), x + s * kk, kk, w, m, T(0), y + s * m, m);
             if (bias)
@@ -63,8 +68,9 @@ void register_dense(OpRegistry& registry) {
         Value x = g.input(0), w = g.input(1), dy = g.dy();
         std::vector<Value> grads(g.num_inputs());
         if (g.needs(0)) grads[0] = matmul(dy, w, false, true);
-        if (g.needs(1)) grads[1] = matmul(x, dy, true, false);
-        if (g.num_inputs() == 3 && g.needs(2)) grads[2] = sum_to(dy, g.shape(2));
+        // The two sums over the batch in the canonical order (a slice of the batch gives a subtree).
+        if (g.needs(1)) grads[1] = dense_grad_weight(x, dy);
+        if (g.num_inputs() == 3 && g.needs(2)) grads[2] = batch_sum(dy);
         return grads;
       },
       .flops = [](const NoAttrs&, const FlopContext& c) {

@@ -1,6 +1,6 @@
 // dropout: in training, y = x * mask where mask is 0 with probability p and 1/(1-p) otherwise
 // (inverted dropout, so inference is the identity). The mask is drawn from a counter-based hash of
-// (seed, the run's step seed, element index): reproducible for any thread count, fresh each step,
+// (seed, the run's step seed, element index in the global batch): reproducible for any thread count, fresh each step,
 // and identical between the evaluations of one step. Gradient: dy * mask.
 #include "graph/op.h"
 #include "ops/kernels/counter_hash.h"
@@ -28,6 +28,11 @@ template <class T> void forward(const DropoutAttrs& a, KernelContext& k) {
   const T kept = static_cast<T>(1.0 / (1.0 - a.p));
   const std::uint64_t seed = static_cast<std::uint64_t>(a.seed);
   const std::uint64_t step = k.step_seed();
+  // Elements are keyed by their index in the global batch (graph/batch_slice.h), so a slice of a
+  // data-parallel step draws the masks the whole batch would.
+  const Tensor& tx = k.input(0);
+  const std::int64_t per_image = tx.rank() > 0 && tx.dim(0) > 0 ? tx.numel() / tx.dim(0) : 0;
+  const std::uint64_t first = static_cast<std::uint64_t>(k.batch_slice().first_image * per_image);
   kernels::parallel_chunks(k.input(0).numel(), kernels::kElementwiseGrain, [&](std::int64_t b, std::int64_t e) {
     for (std::int64_t i = b; i < e; ++i) {
       if (identity) {
@@ -35,7 +40,7 @@ template <class T> void forward(const DropoutAttrs& a, KernelContext& k) {
         y[i] = x[i];
         continue;
       }
-      const bool keep = kernels::counter_uniform(seed, step, static_cast<std::uint64_t>(i)) >= a.p;
+      const bool keep = kernels::counter_uniform(seed, step, first + static_cast<std::uint64_t>(i)) >= a.p;
       mask[i] = keep ? kept : T(0);
       y[i] = x[i] * mask[i];
     }

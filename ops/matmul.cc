@@ -9,6 +9,7 @@
 #include <algorithm>
 
 #include "graph/op.h"
+#include "ops/kernels/batch_groups.h"
 #include "ops/kernels/broadcast.h"
 #include "ops/kernels/gemm.h"
 #include "ops/kernels/parallel.h"
@@ -111,10 +112,13 @@ void register_matmul(OpRegistry& registry) {
           const T* pb = tb.data<T>().data();
           T* py = ty.data<T>().data();
           // Blocks of rows of one batch's product, of a size fixed by the problem alone, so each
-          // block's BLAS call (and result) does not depend on the thread count. A 2-D product is
-          // the one-batch case: the same blocks as before batching.
+          // block's BLAS call (and result) does not depend on the thread count. A 2-D product's
+          // rows may be a batch of images (dense's input gradient): BLAS rounds a row differently
+          // with its place in the block, so they go in aligned blocks of one canonical group
+          // (batch_groups.h), the same blocks whatever slice of the batch a run holds.
           const std::int64_t work = std::max<std::int64_t>(1, n * kk);
-          const std::int64_t rows = std::max<std::int64_t>(8, (std::int64_t{1} << 18) / work);
+          const std::int64_t rows = batches == 1 && ta.rank() == 2 ? kernels::kImagesPerGroup
+                                                                  : std::max<std::int64_t>(8, (std::int64_t{1} << 18) / work);
           const std::int64_t blocks = (m + rows - 1) / rows;
           const std::int64_t per_chunk = std::max<std::int64_t>(1, (std::int64_t{1} << 18) / (std::min(m, rows) * work + 1));
           kernels::parallel_chunks(batches * blocks, per_chunk, [&](std::int64_t s, std::int64_t e) {
@@ -143,6 +147,14 @@ void register_matmul(OpRegistry& registry) {
         const Shape& y = c.output(0);
         const Shape& sa = c.input(0);
         return c.times_dims(2 * (a.transpose_a ? sa[sa.size() - 2] : sa.back()), y, 0);
+      },
+      // A 2-D product that contracts over the batch sums it in GEMM order (dense_grad_weight does not).
+      .batch_reduction = [](const MatmulAttrs& a, const BatchContext& b) {
+        (void)a;
+        // Contracting a batch-carrying matrix over its rows (x^T dy) sums over the batch in GEMM order.
+        const bool a_rows = b.batched[0] && b.infer.shape(0).size() == 2 && a.transpose_a;
+        const bool b_rows = b.batched[1] && b.infer.shape(1).size() == 2 && !a.transpose_b;
+        return a_rows || b_rows ? BatchReduction::non_canonical : BatchReduction::none;
       },
   }));
 }

@@ -79,6 +79,11 @@ void register_nll_loss(OpRegistry& registry) {
         if (g.needs(0)) grads[0] = nll_loss_grad(g.input(0), g.input(1), g.dy(), weight, {a.reduction, a.ignore_index});
         return grads;
       },
+      // Its mean and sum over the batch are in index order and over the run's own batch.
+      .batch_reduction = [](const NllLossAttrs& a, const BatchContext& b) {
+        (void)b;
+        return a.reduction == "none" ? BatchReduction::none : BatchReduction::non_canonical;
+      },
   }));
 }
 

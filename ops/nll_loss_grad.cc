@@ -63,6 +63,11 @@ void register_nll_loss_grad(OpRegistry& registry) {
           }
         });
       },
+      // The mean divides by the run's own summed weights.
+      .batch_reduction = [](const NllLossAttrs& a, const BatchContext& b) {
+        (void)b;
+        return a.reduction == "mean" ? BatchReduction::non_canonical : BatchReduction::none;
+      },
   }));
 }
 

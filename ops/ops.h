@@ -40,6 +40,9 @@ Value reshape(Value x, Shape shape);           // one dim may be -1
 Value flatten(Value x);                        // [N, ...] -> [N, prod(...)]
 Value reduce_mean(Value x, Ints axes, bool keepdims = false);
 Value reduce_max(Value x, Ints axes, bool keepdims = false);
+// Sums x over the batch (dim 0) and, per image, over `axes` (dims >= 1) in the canonical batch
+// order (ops/kernels/batch_groups.h): the gradient of a bias over a batch.
+Value batch_sum(Value x, Ints axes = {});
 Value squeeze(Value x, Ints axes);             // drops size-1 dims (a reshape node)
 Value unsqueeze(Value x, Ints axes);           // inserts size-1 dims at axes of the result (a reshape node)
 Value concat(std::vector<Value> xs, std::int64_t axis);  // all other dims equal
@@ -56,6 +59,7 @@ Value pad(Value x, Ints pads, PadMode mode = PadMode::constant, double value = 0
 // 2-D, or batched: [..., M, K] x [..., K, N] with numpy broadcasting over the batch dims.
 Value matmul(Value a, Value b, bool transpose_a = false, bool transpose_b = false);
 Value dense(Value x, Value w, Value bias = {}); // x[N,K] w[K,M] + bias[M]
+Value dense_grad_weight(Value x, Value dy);    // x^T dy [K,M] summed over the batch in the canonical order
 
 // ---- convolution (NCHW / NCL; filters [F,C/groups,KH,KW] / [F,C/groups,K]) ------------------
 // Everything but x, w and bias. pad has one value per spatial dim (both sides) or two

@@ -49,6 +49,13 @@ void register_reduce_mean(OpRegistry& registry) {
         if (dy.shape() != r.kept) dy = reshape(dy, r.kept);
         return std::vector{dy.shape() == r.in ? dy : broadcast_to(dy, r.in)};
       },
+      // Averaging over dim 0 of a batch: the run's own batch and order.
+      .batch_reduction = [](const kernels::ReduceAttrs& a, const BatchContext& b) {
+        const auto rank = static_cast<std::int64_t>(b.infer.shape(0).size());
+        for (std::int64_t axis : a.axes)
+          if (b.batched[0] && (axis == 0 || axis + rank == 0)) return BatchReduction::non_canonical;
+        return BatchReduction::none;
+      },
   }));
 }
 

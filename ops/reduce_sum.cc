@@ -120,6 +120,13 @@ void register_reduce_sum(OpRegistry& registry) {
         Value dy = g.dy().shape() == kept_shape ? g.dy() : reshape(g.dy(), kept_shape);
         return std::vector{dy.shape() == x_shape ? dy : broadcast_to(dy, x_shape)};
       },
+      // Summing over dim 0 of a batch: in index order, not the canonical one (batch_sum is).
+      .batch_reduction = [](const ReduceSumAttrs& a, const BatchContext& b) {
+        const auto rank = static_cast<std::int64_t>(b.infer.shape(0).size());
+        for (std::int64_t axis : a.axes)
+          if (b.batched[0] && (axis == 0 || axis + rank == 0)) return BatchReduction::non_canonical;
+        return BatchReduction::none;
+      },
   }));
 }
 

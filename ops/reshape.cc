@@ -45,6 +45,21 @@ void register_reshape(OpRegistry& registry) {
         if (k.input(0).nbytes()) std::memcpy(k.output(0).raw(), k.input(0).raw(), k.input(0).nbytes());
       },
       .grad = [](const TargetShapeAttrs&, GradContext& g) { return std::vector{reshape(g.dy(), g.shape(0))}; },
+      // A reshape that moves the batch out of dim 0 mixes images (sums after it would not be canonical).
+      .batch_reduction = [](const kernels::TargetShapeAttrs& a, const BatchContext& b) {
+        (void)a;
+        const Shape& x = b.infer.shape(0);
+        // Which output dim carries the batch is unknown once dim 0 changes: no promise then.
+        if (!b.batched[0] || x.empty()) return BatchReduction::none;
+        if (a.shape.empty()) return BatchReduction::non_canonical;
+        std::int64_t first = a.shape[0];
+        if (first == -1) {  // the -1 is dim 0: the elements over the product of the others
+          std::int64_t others = 1;
+          for (std::size_t i = 1; i < a.shape.size(); ++i) others *= a.shape[i];
+          first = others > 0 ? element_count(x) / others : -1;
+        }
+        return first == x[0] ? BatchReduction::none : BatchReduction::non_canonical;
+      },
   }));
 }
 

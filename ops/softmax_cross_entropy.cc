@@ -1,12 +1,16 @@
 // softmax_cross_entropy: the mean over the labels that are not ignore_index of
 // -sum_j target_j log softmax(logits)_j, target = (1 - e) one-hot(label) + e / K (label_smoothing e).
 // -log softmax_j is computed as (max - x_j) + log(sum(exp(x - max))), so logits of magnitude 1e4
-// stay exact. Every label ignored: the loss is 0 (ops/kernels/labels.h).
+// stay exact. Every label ignored: the loss is 0 (ops/kernels/labels.h). The mean is taken in the
+// canonical batch order over the global batch of a data-parallel step (graph/batch_slice.h).
 // Gradient: softmax_cross_entropy_grad(logits, labels, dy) with the same attributes.
+#include <algorithm>
 #include <cmath>
+#include <span>
 #include <vector>
 
 #include "graph/op.h"
+#include "ops/kernels/batch_groups.h"
 #include "ops/kernels/labels.h"
 #include "ops/ops.h"
 
@@ -71,15 +75,29 @@ void register_softmax_cross_entropy(OpRegistry& registry) {
             for (std::int64_t j = 0; j < lines.classes; ++j) spread += (top - xr[j * stride]) + log_total;
             line_loss[r] = (1 - e) * hit + e * spread / static_cast<double>(lines.classes);
           });
-          double sum = 0;  // in line order: the same bits for any thread count
-          for (double v : line_loss) sum += v;
-          k.output(0).data<T>()[0] = kept == 0 ? T(0) : static_cast<T>(sum / static_cast<double>(kept));
+          // The mean in the canonical batch order (batch_groups.h): per group of images the sum of
+          // its lines' losses (in line order) over the global count, rounded to T, the groups
+          // combined in the fixed tree; a slice's root is finished by its combiner.
+          const double count = kernels::global_label_count(k, kept, lines);
+          const std::int64_t groups = kernels::batch_groups(lines.batch);
+          std::vector<T> nodes(static_cast<std::size_t>(std::max<std::int64_t>(1, groups)), T(0));
+          for (std::int64_t g = 0; g < groups && count > 0; ++g) {
+            const std::int64_t first = g * kernels::kImagesPerGroup * lines.inner;
+            const std::int64_t last = std::min(lines.batch, (g + 1) * kernels::kImagesPerGroup) * lines.inner;
+            double sum = 0;
+            for (std::int64_t r = first; r < last; ++r) sum += line_loss[static_cast<std::size_t>(r)];
+            nodes[static_cast<std::size_t>(g)] = static_cast<T>(sum / count);
+          }
+          kernels::tree_combine(nodes.data(), groups, 1, 1);
+          if (k.batch_slice().combiner) k.batch_slice().combiner->combine(std::span<T>(nodes.data(), 1));
+          k.output(0).data<T>()[0] = nodes[0];
         });
       },
       .grad = [](const CrossEntropyAttrs& a, GradContext& g) {
         return std::vector{softmax_cross_entropy_grad(g.input(0), g.input(1), g.dy(), {a.label_smoothing, a.ignore_index}),
                            Value()};
       },
+      .batch_reduction = [](const CrossEntropyAttrs&, const BatchContext&) { return BatchReduction::canonical; },
   }));
 }
 

@@ -50,7 +50,9 @@ void register_softmax_cross_entropy_grad(OpRegistry& registry) {
           const std::int64_t kept = kernels::check_labels(k, k.input(1), lines, a.ignore_index);
           const T* x = k.input(0).data<T>().data();
           const std::int64_t* label = k.input(1).data<std::int64_t>().data();
-          const double factor = kept == 0 ? 0.0 : static_cast<double>(k.input(2).data<T>()[0]) / static_cast<double>(kept);
+          // The mean is over the global batch of a data-parallel step (labels.h).
+          const double count = kernels::global_label_count(k, kept, lines);
+          const double factor = count == 0 ? 0.0 : static_cast<double>(k.input(2).data<T>()[0]) / count;
           const double e = a.label_smoothing, spread = e / static_cast<double>(lines.classes);
           T* dx = k.output(0).data<T>().data();
           lines.for_each_line([&](std::int64_t r) {
@@ -71,6 +73,8 @@ void register_softmax_cross_entropy_grad(OpRegistry& registry) {
           });
         });
       },
+      // No sum over the batch, but it normalizes by the global batch's label count.
+      .batch_reduction = [](const CrossEntropyAttrs&, const BatchContext&) { return BatchReduction::canonical; },
   }));
 }
 

@@ -41,6 +41,14 @@ void register_sum_to(OpRegistry& registry) {
         });
       },
       .grad = [](const TargetShapeAttrs&, GradContext& g) { return std::vector{broadcast_to(g.dy(), g.shape(0))}; },
+      // Summing the batch dim away: in index order, not the canonical one (batch_sum is).
+      .batch_reduction = [](const kernels::TargetShapeAttrs& a, const BatchContext& b) {
+        const Shape& x = b.infer.shape(0);
+        if (!b.batched[0] || x.empty()) return BatchReduction::none;
+        // Dim 0 is summed when the target drops it or broadcasts it (1): for a batch of any size.
+        const bool sums_batch = a.shape.size() < x.size() || a.shape[0] != x[0] || a.shape[0] == 1;
+        return sums_batch ? BatchReduction::non_canonical : BatchReduction::none;
+      },
   }));
 }
 

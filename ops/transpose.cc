@@ -64,6 +64,10 @@ void register_transpose(OpRegistry& registry) {
         kernels::strided_copy(layout, x.raw(), k.output(0).raw(), dtype_size(x.dtype()));
       },
       .grad = [](const TransposeAttrs& a, GradContext& g) { return std::vector{transpose(g.dy(), inverse(a.perm))}; },
+      // Moving the batch out of dim 0: sums after it would not be canonical.
+      .batch_reduction = [](const TransposeAttrs& a, const BatchContext& b) {
+        return b.batched[0] && !a.perm.empty() && a.perm[0] != 0 ? BatchReduction::non_canonical : BatchReduction::none;
+      },
   }));
 }
 

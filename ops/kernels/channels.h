@@ -1,9 +1,13 @@
 #pragma once
 // Per-channel layout of [N,C] and [N,C,H,W] tensors, shared by batch_norm and batch_norm_grad.
+#include <algorithm>
 #include <cstdint>
 #include <initializer_list>
+#include <vector>
 
 #include "graph/op.h"
+#include "ops/kernels/batch_groups.h"
+#include "ops/kernels/parallel.h"
 
 namespace dagrad::kernels {
 
@@ -40,6 +44,39 @@ inline ChannelLayout check_channel_inputs(const InferContext& c, int x, std::ini
     c.expect_same_dtype(x, i);
   }
   return channel_layout(xs);
+}
+
+// K per-channel sums over the batch in the canonical order (batch_groups.h): for channel c,
+// term(n, c, acc) adds image n's K terms to acc[0 .. K); a group's partials start at 0 and take its
+// images in order, and the groups' partials are combined in the fixed tree, in double into
+// sums[k * C + c] and, when `own` is not null, also in T (each group's partial rounded to T first)
+// into own[k * C + c]: the form a parameter gradient leaves a run in, so that the trainer's tree
+// over the slices' T values gives the whole batch's bits. Parallel over channels.
+template <int K, class T, class Term>
+void canonical_channel_sums(const ChannelLayout& l, double* sums, T* const* own, const Term& term) {
+  const std::int64_t groups = batch_groups(l.batch);
+  const std::int64_t grain = std::max<std::int64_t>(1, kElementwiseGrain / std::max<std::int64_t>(1, l.per_channel()));
+  parallel_chunks(l.channels, grain, [&](std::int64_t begin, std::int64_t end) {
+    thread_local std::vector<double> partials;
+    thread_local std::vector<T> rounded;
+    partials.assign(static_cast<std::size_t>(std::max<std::int64_t>(1, groups) * K), 0.0);
+    for (std::int64_t c = begin; c < end; ++c) {
+      std::fill(partials.begin(), partials.end(), 0.0);
+      for (std::int64_t g = 0; g < groups; ++g) {
+        double* acc = partials.data() + g * K;
+        const std::int64_t last = std::min(l.batch, (g + 1) * kImagesPerGroup);
+        for (std::int64_t n = g * kImagesPerGroup; n < last; ++n) term(n, c, acc);
+      }
+      if (own) {
+        rounded.resize(partials.size());
+        for (std::size_t i = 0; i < partials.size(); ++i) rounded[i] = static_cast<T>(partials[i]);
+        tree_combine(rounded.data(), groups, K, K);
+        for (int k = 0; k < K; ++k) own[k][c] = rounded[static_cast<std::size_t>(k)];
+      }
+      tree_combine(partials.data(), groups, K, K);
+      for (int k = 0; k < K; ++k) sums[k * l.channels + c] = partials[static_cast<std::size_t>(k)];
+    }
+  });
 }
 
 }  // namespace dagrad::kernels

@@ -5,6 +5,7 @@
 #include <type_traits>
 #include <vector>
 
+#include "ops/kernels/batch_groups.h"
 #include "ops/kernels/conv_depthwise.h"
 #include "ops/kernels/conv_direct.h"
 #include "ops/kernels/gemm.h"
@@ -110,17 +111,19 @@ std::int64_t group_grain(const ConvGeometry& g) {
 }
 
 // Images per GEMM: enough output pixels side by side for an efficient product even on small maps
-// (7x7). A function of the shape only, so the arithmetic does not depend on the thread count.
+// (7x7), at most one canonical group (batch_groups.h) and a power of two, so the GEMMs are aligned
+// blocks of the group: BLAS rounds a column differently with its place in the product, and a run
+// over an aligned slice of the batch must see the same blocks as the whole batch. A function of the
+// shape only, so the arithmetic does not depend on the thread count either.
 inline std::int64_t images_per_gemm(const ConvGeometry& g) {
   constexpr std::int64_t kMinColumns = 256;
   const std::int64_t pixels = std::max<std::int64_t>(1, g.out_pixels());
-  return std::clamp<std::int64_t>((kMinColumns + pixels - 1) / pixels, 1, std::max<std::int64_t>(1, g.n));
+  const std::int64_t wanted = (kMinColumns + pixels - 1) / pixels;
+  std::int64_t images = 1;
+  while (images * 2 <= std::min(wanted, kImagesPerGroup)) images *= 2;
+  return std::clamp<std::int64_t>(images, 1, std::max<std::int64_t>(1, g.n));
 }
 
-// Filter gradients of image groups are summed in group order; the grouping depends only on the
-// shapes. Partial buffers are capped so that wide layers fall back to fewer groups.
-constexpr std::int64_t kMaxFilterGroups = 8;
-constexpr std::int64_t kMaxPartialElements = std::int64_t{1} << 24;
 // Filter gradients with at least this many elements are split by filter rows instead.
 constexpr std::int64_t kRowSplitElements = std::int64_t{1} << 18;
 constexpr std::int64_t kFilterRowBlock = 64;
@@ -361,13 +364,13 @@ template <class T> void conv_backward_input(const ConvGeometry& g, const T* dy, 
   });
 }
 
-template <class T> void conv_backward_filter(const ConvGeometry& g, const T* x, const T* dy, T* dw) {
+namespace {
+
+// dw = the filter gradient of the g.n (at most kImagesPerGroup) images of one canonical group,
+// summed in image order; every path's arithmetic is a function of the group's shapes alone.
+template <class T> void group_filter_gradient(const ConvGeometry& g, const T* x, const T* dy, T* dw) {
   const std::int64_t patch = g.patch_size(), pixels = g.out_pixels(), in_size = g.c * g.h * g.w;
   const std::int64_t dw_size = g.f * patch;
-  if (g.n == 0 || dw_size == 0) {
-    std::fill(dw, dw + dw_size, T(0));
-    return;
-  }
   if (use_depthwise(g)) {
     depthwise3x3_backward_filter<T>(g, x, dy, dw);
     return;
@@ -378,94 +381,51 @@ template <class T> void conv_backward_filter(const ConvGeometry& g, const T* x, 
   }
   if constexpr (std::is_same_v<T, float>) {
     if (use_direct(g, direct::filter_gradient_method(g), "filter gradient")) {
-      // Images in fixed groups, each summed in order into its own partial; partials added in group order.
-      std::int64_t groups = std::min(g.n, kMaxFilterGroups);
-      while (groups > 1 && groups * dw_size > kMaxPartialElements) --groups;
-      const std::int64_t per_group = (g.n + groups - 1) / groups, used = (g.n + per_group - 1) / per_group;
-      float* partial = used > 1 ? scratch<float, 7>(used * dw_size) : nullptr;  // calling thread's
-      parallel_chunks(used, 1, [&](std::int64_t group, std::int64_t) {
-        const std::int64_t first = group * per_group, count = std::min(g.n, first + per_group) - first;
-        direct::backward_filter(g, x + first * in_size, dy + first * g.f * pixels, count,
-                                used == 1 ? dw : partial + group * dw_size);
-      });
-      if (used > 1)
-        parallel_chunks(dw_size, kElementwiseGrain, [&](std::int64_t begin, std::int64_t end) {
-          for (std::int64_t i = begin; i < end; ++i) {
-            float sum = partial[i];
-            for (std::int64_t group = 1; group < used; ++group) sum += partial[group * dw_size + i];
-            dw[i] = sum;
-          }
-        });
+      direct::backward_filter(g, x, dy, g.n, dw);
       return;
     }
   }
   const std::int64_t per_gemm = images_per_gemm(g);
-  if (dw_size >= kRowSplitElements && g.f >= 2 * kFilterRowBlock) {
-    // Large filters: blocks of filter rows in parallel, each summing all images in order, so no
-    // partial copies of dw are needed (each block repeats the cheap im2col).
-    parallel_chunks(g.f, kFilterRowBlock, [&](std::int64_t f0, std::int64_t f1) {
-      const std::int64_t rows = f1 - f0;
-      for (std::int64_t start = 0; start < g.n; start += per_gemm) {
-        const std::int64_t images = std::min(per_gemm, g.n - start), ld = images * pixels;
+  // Blocks of filter rows in parallel (the whole gradient in one block when it is small), each
+  // summing the images in order, in GEMMs of per_gemm images.
+  const std::int64_t row_block = dw_size >= kRowSplitElements && g.f >= 2 * kFilterRowBlock ? kFilterRowBlock : g.f;
+  parallel_chunks(g.f, row_block, [&](std::int64_t f0, std::int64_t f1) {
+    const std::int64_t rows = f1 - f0;
+    for (std::int64_t start = 0; start < g.n; start += per_gemm) {
+      const std::int64_t images = std::min(per_gemm, g.n - start), ld = images * pixels;
+      const T* dy_columns = dy + (start * g.f + f0) * pixels;
+      if (images > 1) {
         T* gathered = scratch<T, 1>(rows * ld);
         for (std::int64_t j = 0; j < images; ++j)
           for (std::int64_t f = f0; f < f1; ++f) {
             const T* src = dy + ((start + j) * g.f + f) * pixels;
             std::copy(src, src + pixels, gathered + (f - f0) * ld + j * pixels);
           }
-        const T* cols = x + start * in_size;
-        if (images > 1 || !g.pointwise()) {
-          T* col = scratch<T, 0>(patch * ld);
-          for (std::int64_t j = 0; j < images; ++j) im2col(g, x + (start + j) * in_size, col + j * pixels, ld);
-          cols = col;
-        }
-        gemm<T>(false, true, rows, patch, ld, T(1), gathered, ld, cols, ld, start == 0 ? T(0) : T(1), dw + f0 * patch, patch);
+        dy_columns = gathered;
       }
-    });
-    return;
-  }
-  // Groups of whole GEMM batches; each group sums its batches into its own partial, and the
-  // partials are added in group order. Both depend on the shape only.
-  const std::int64_t batches = (g.n + per_gemm - 1) / per_gemm;
-  std::int64_t groups = std::min(batches, kMaxFilterGroups);
-  while (groups > 1 && groups * dw_size > kMaxPartialElements) --groups;
-  const std::int64_t batches_per_group = (batches + groups - 1) / groups;
-  groups = (batches + batches_per_group - 1) / batches_per_group;
-  T* partial = groups > 1 ? scratch<T, 7>(groups * dw_size) : nullptr;  // calling thread's
-
-  parallel_chunks(groups, 1, [&](std::int64_t begin, std::int64_t end) {
-    for (std::int64_t group = begin; group < end; ++group) {
-      T* out = groups == 1 ? dw : partial + group * dw_size;
-      const std::int64_t first = group * batches_per_group * per_gemm;
-      const std::int64_t last = std::min(g.n, (group + 1) * batches_per_group * per_gemm);
-      for (std::int64_t start = first; start < last; start += per_gemm) {
-        const std::int64_t images = std::min(per_gemm, last - start), ld = images * pixels;
-        const T* dyn = dy + start * g.f * pixels;
-        const T* dy_columns = dyn;
-        if (images > 1) {
-          T* gathered = scratch<T, 1>(g.f * ld);
-          for (std::int64_t j = 0; j < images; ++j)
-            for (std::int64_t f = 0; f < g.f; ++f)
-              std::copy(dyn + (j * g.f + f) * pixels, dyn + (j * g.f + f + 1) * pixels, gathered + f * ld + j * pixels);
-          dy_columns = gathered;
-        }
-        const T* cols = x + start * in_size;
-        if (images > 1 || !g.pointwise()) {
-          T* col = scratch<T, 0>(patch * ld);
-          for (std::int64_t j = 0; j < images; ++j) im2col(g, x + (start + j) * in_size, col + j * pixels, ld);
-          cols = col;
-        }
-        gemm<T>(false, true, g.f, patch, ld, T(1), dy_columns, ld, cols, ld, start == first ? T(0) : T(1), out, patch);
+      const T* cols = x + start * in_size;
+      if (images > 1 || !g.pointwise()) {
+        T* col = scratch<T, 0>(patch * ld);
+        for (std::int64_t j = 0; j < images; ++j) im2col(g, x + (start + j) * in_size, col + j * pixels, ld);
+        cols = col;
       }
+      gemm<T>(false, true, rows, patch, ld, T(1), dy_columns, ld, cols, ld, start == 0 ? T(0) : T(1), dw + f0 * patch, patch);
     }
   });
-  if (groups == 1) return;
-  parallel_chunks(dw_size, kElementwiseGrain, [&](std::int64_t begin, std::int64_t end) {
-    for (std::int64_t i = begin; i < end; ++i) {
-      T sum = partial[i];
-      for (std::int64_t group = 1; group < groups; ++group) sum += partial[group * dw_size + i];
-      dw[i] = sum;
-    }
+}
+
+}  // namespace
+
+// The canonical batch reduction (batch_groups.h): one partial per group of images, combined in
+// the fixed tree, so a run over an aligned slice of the batch computes a subtree of the whole sum.
+template <class T> void conv_backward_filter(const ConvGeometry& g, const T* x, const T* dy, T* dw) {
+  const std::int64_t pixels = g.out_pixels(), in_size = g.c * g.h * g.w;
+  const std::int64_t dw_size = g.f * g.patch_size();
+  if (dw_size == 0) return;
+  canonical_batch_sum<T>(g.n, dw_size, dw, [&](std::int64_t first, std::int64_t count, T* node) {
+    ConvGeometry part = g;
+    part.n = count;
+    group_filter_gradient<T>(part, x + first * in_size, dy + first * g.f * pixels, node);
   });
 }
 

@@ -104,7 +104,8 @@ template <class T>
 void conv_forward(const ConvGeometry& g, const T* x, const T* w, const T* bias, T* y, const ChannelEpilogue* epilogue);
 // dx = the adjoint of the convolution in x, applied to dy.
 template <class T> void conv_backward_input(const ConvGeometry& g, const T* dy, const T* w, T* dx);
-// dw = sum over images of dy_n * im2col(x_n)^T, summed in a fixed order whatever the thread count.
+// dw = sum over images of dy_n * im2col(x_n)^T in the canonical batch order (batch_groups.h): a
+// partial per group of images, the partials combined in the fixed tree, whatever the thread count.
 template <class T> void conv_backward_filter(const ConvGeometry& g, const T* x, const T* dy, T* dw);
 
 }  // namespace dagrad::kernels

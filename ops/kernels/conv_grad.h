@@ -69,6 +69,9 @@ template <bool ForInput> OpSpec<Conv2dGradAttrs<ForInput>> conv2d_grad_op(OpSpec
         conv_backward_filter<T>(g, in0, in1, out);
     });
   };
+  // The filter gradient sums over the batch in the canonical order (conv_backward_filter).
+  if constexpr (!ForInput)
+    spec.batch_reduction = [](const A&, const BatchContext&) { return BatchReduction::canonical; };
   return spec;
 }
 

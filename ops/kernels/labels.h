@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <span>
 
 #include "graph/op.h"
 #include "ops/kernels/parallel.h"
@@ -91,6 +92,24 @@ template <class T> void line_softmax_stats(const T* x, std::int64_t classes, std
   for (std::int64_t j = 1; j < classes; ++j) top = std::max(top, static_cast<double>(x[j * stride]));
   total = 0;
   for (std::int64_t j = 0; j < classes; ++j) total += std::exp(x[j * stride] - top);
+}
+
+// The count the mean loss of a data-parallel step divides by (graph/batch_slice.h): the labels kept
+// in the global batch. With a combiner the slices' counts are combined; without one, a slice of a
+// larger batch (gradient accumulation) cannot see the other slices' ignored labels, so it takes
+// the global batch's label count and refuses a slice with ignored labels.
+inline double global_label_count(const KernelContext& k, std::int64_t kept, const ClassLines& lines) {
+  const BatchSlice& slice = k.batch_slice();
+  if (slice.combiner) {
+    double count[1] = {static_cast<double>(kept)};
+    slice.combiner->combine(std::span<double>(count));
+    return count[0];
+  }
+  if (slice.global_batch <= 0 || slice.global_batch == lines.batch) return static_cast<double>(kept);
+  if (kept != lines.lines())
+    fail("op '", k.node().op, "' node '", k.node().name, "': ", lines.lines() - kept,
+         " labels are ignore_index in a slice of a larger batch without a combiner; the mean loss needs the global count");
+  return static_cast<double>(slice.global_batch * lines.inner);
 }
 
 }  // namespace dagrad::kernels
