@@ -3,7 +3,7 @@
 // stride S > 1) split into S x S phase planes, so that kernel tap (c, i, j) of every output pixel
 // p is a constant offset from p: one contiguous vector load per tap and 8 or 16 pixels. Output
 // pixels are taken on a grid as wide as a phase plane (the columns past OW are discarded), and a
-// register tile (AVX2: 4 filters x 24 pixels; AVX-512: 4 filters x 96 pixels) sums the taps in
+// register tile (AVX2: 4 filters x 24 pixels; AVX-512: 8 filters x 48 pixels) sums the taps in
 // (c, i, j) order. On narrow maps (7x7) that grid wastes too much, so filters go in the lanes
 // instead (AVX2: 6 pixels x 16 filters; AVX-512: 24 x 16 or 12 x 32): no waste, and for the filter
 // gradient no horizontal sums. Chosen over im2col + sgemm by measurement on the reference ResNet's

@@ -18,9 +18,10 @@ namespace {
 
 constexpr std::int64_t kLanes = 16;
 
-// Pixel lanes, forward: Filters x Vectors accumulators of 16 pixels.
-constexpr std::int64_t kForwardFilters = 4;
-constexpr std::int64_t kForwardVectors = 6;
+// Pixel lanes, forward: Filters x Vectors accumulators of 16 pixels. 8 x 3 (48 pixels) measured
+// 5-10% faster than 4 x 6 (96 pixels) on resnet_ref's 28-wide layers and ResNet-18's stem.
+constexpr std::int64_t kForwardFilters = 8;
+constexpr std::int64_t kForwardVectors = 3;
 // Pixel lanes, filter gradient: Filters x Taps accumulators.
 constexpr std::int64_t kGradientFilters = 8;
 constexpr std::int64_t kGradientTaps = 3;
