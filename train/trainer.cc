@@ -535,7 +535,11 @@ Trainer::StepOutcome Trainer::sliced_step(const StepLayout& layout, const Batch&
   // Each micro-batch's loss and gradients are its subtree sums (the loss already divided by the
   // global batch). They go into one flat buffer per floating-point type, one node per micro-batch;
   // the micro-batches' nodes are combined here, then the ranks' roots by the communicator, both in
-  // the canonical tree.
+  // the canonical tree. With one micro-batch per rank, the communicator is also the runs' combiner:
+  // batch-norm statistics and the loss are then finished inside the run, over every rank. (With
+  // several, a combiner over ranks would add one micro-batch of each rank, which is no subtree: the
+  // runs get none, and batch norm, which needs one, is refused at start.)
+  const bool combiner_in_run = comm_->size() > 1 && layout.micro.size() == 1;
   const StepPlan& first_plan = plan_for(layout.micro.front().second);
   std::vector<ValueId> flat_values{first_plan.loss};
   for (const auto& [name, grad] : first_plan.gradients) flat_values.push_back(grad);
@@ -558,7 +562,7 @@ Trainer::StepOutcome Trainer::sliced_step(const StepLayout& layout, const Batch&
     feed_batch(feeds, model_.graph, signature_, part);
     runtime::RunSettings settings{.step_seed = seed,
                                   .batch = {.global_batch = layout.images, .first_image = first,
-                                            .combiner = comm_->size() > 1 ? comm_ : nullptr}};
+                                            .combiner = combiner_in_run ? comm_ : nullptr}};
     runtime::RunResult r = runtime::run(p.plan, feeds, settings);
     out.correct += count_correct(r.at(p.logits), part.labels, nullptr);
     std::int64_t at32 = k * f32_size, at64 = k * f64_size;
@@ -574,6 +578,7 @@ Trainer::StepOutcome Trainer::sliced_step(const StepLayout& layout, const Batch&
       }
     };
     pack(r.at(p.loss));
+    if (combiner_in_run) out.loss = r.at(p.loss).at(0);  // already the global batch's mean
     for (const auto& [name, grad] : p.gradients) pack(r.at(grad));
     // Batch-norm statistics are global within each run (the combiner), so the last run's next
     // state is every run's and every rank's (a model with state is never accumulated).
@@ -603,7 +608,8 @@ Trainer::StepOutcome Trainer::sliced_step(const StepLayout& layout, const Batch&
     }
     return t;
   };
-  out.loss = unpack(first_plan.loss).at(0);
+  const double combined_loss = unpack(first_plan.loss).at(0);
+  if (!combiner_in_run) out.loss = combined_loss;
   for (const auto& [name, grad] : first_plan.gradients) out.gradients.push_back(unpack(grad));
   return out;
 }
