@@ -10,6 +10,7 @@
 #include "autodiff/grad.h"
 #include "graph/error.h"
 #include "ops/kernels/batch_groups.h"
+#include "runtime/canonical_batch.h"
 #include "runtime/memory.h"
 #include "train/random.h"
 
@@ -419,6 +420,17 @@ Trainer::Trainer(Model& model, const Dataset& train, const Dataset* test, TrainO
     }
   }
   const StepPlan& any_plan = plans_.begin()->second;
+  if (parts > 1) {
+    const std::vector<std::string> bad = runtime::non_canonical_batch_nodes(any_plan.plan.graph());
+    if (!bad.empty()) {
+      std::string nodes;
+      for (std::size_t i = 0; i < bad.size() && i < 5; ++i) nodes += (i ? ", " : "") + bad[i];
+      if (bad.size() > 5) nodes += " and " + std::to_string(bad.size() - 5) + " more";
+      fail("train: this model cannot be trained over ", processes, " process", processes > 1 ? "es" : "", " x ", micro,
+           " micro-batch", micro > 1 ? "es" : "", " with the one-process result: ", bad.size(), " node", bad.size() > 1 ? "s sum" : " sums",
+           " over the batch outside the canonical reduction (", nodes, "); train it on one process without --accumulate");
+    }
+  }
   if (micro > 1 && !any_plan.state_updates.empty()) {
     std::string states;
     for (const auto& [name, next] : any_plan.state_updates) states += (states.empty() ? "" : ", ") + name;
