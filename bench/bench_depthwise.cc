@@ -25,6 +25,7 @@
 
 #include "ops/kernels/conv_depthwise.h"
 #include "ops/kernels/parallel.h"
+#include "ops/kernels/gemm.h"
 
 namespace {
 
@@ -139,6 +140,7 @@ void gradients(const Layer& l, std::int64_t batch, int repeats) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  dagrad::kernels::restart_with_better_blas_core(argv);  // see ops/kernels/gemm.h
   std::vector<int> thread_counts = {1, 2};
   std::int64_t batch = 16;
   int repeats = 10;

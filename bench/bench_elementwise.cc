@@ -14,6 +14,7 @@
 
 #include "graph/op.h"
 #include "ops/ops.h"
+#include "ops/kernels/gemm.h"
 
 namespace {
 
@@ -72,6 +73,7 @@ void measure(tbb::task_arena& arena, const Case& c, DType dtype, int repeats) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  dagrad::kernels::restart_with_better_blas_core(argv);  // see ops/kernels/gemm.h
   int threads = 2, repeats = 30;
   std::int64_t n = 1 << 20;  // 4 MB of float32 per tensor
   DType dtype = DType::f32;

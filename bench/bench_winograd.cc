@@ -90,6 +90,7 @@ const char* const kPassNames[kPasses] = {"forward", "backward-data", "backward-f
 }  // namespace
 
 int main(int argc, char** argv) {
+  dagrad::kernels::restart_with_better_blas_core(argv);  // see ops/kernels/gemm.h
   int repeats = 5, threads_max = 2;
   std::string only;
   for (int i = 1; i < argc; ++i) {

@@ -12,6 +12,7 @@
 #include "proto/model_file.h"
 #include "runtime/runtime.h"
 #include "tests/op_cases.h"
+#include "ops/kernels/gemm.h"
 
 namespace dagrad::testing {
 namespace {
@@ -152,6 +153,7 @@ TEST(OpCoverage, EveryRegisteredOpHasARow) {
 }
 
 int main(int argc, char** argv) {
+  dagrad::kernels::restart_with_better_blas_core(argv);  // see ops/kernels/gemm.h
   ::testing::InitGoogleTest(&argc, argv);
   dagrad::testing::register_op_case_tests();
   return RUN_ALL_TESTS();

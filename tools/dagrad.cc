@@ -7,6 +7,7 @@
 #include <iostream>
 
 #include "graph/error.h"
+#include "ops/kernels/gemm.h"
 #include "tools/cli.h"
 
 namespace dagrad::cli {
@@ -73,6 +74,7 @@ int finish(const std::string& name, int code) {
 
 int main(int argc, char** argv) {
   using namespace dagrad::cli;
+  dagrad::kernels::restart_with_better_blas_core(argv);
   if (argc < 2) {
     print_help(std::cerr);
     return kExitUsage;
