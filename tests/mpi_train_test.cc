@@ -187,7 +187,7 @@ TEST(MpiTrain, KilledRankStopsTheJobAndTheRunResumesWithAnotherProcessCount) {
                                     "--limit-test", "64", "--schedule", "cosine", "--seed", "5", "--threads", "1",
                                     "--out", name + ".dagrad"};
   };
-  std::vector<std::string> argv{"bash", std::string(DAGRAD_SOURCE_DIR) + "/tests/mpi/kill_rank.sh", (dir / "cut.checkpoint.dagrad").string(),
+  std::vector<std::string> argv{"/bin/bash", std::string(DAGRAD_SOURCE_DIR) + "/tests/mpi/kill_rank.sh", (dir / "cut.checkpoint.dagrad").string(),
                                 "1", "30", mpirun_path(), "--oversubscribe", "-np", "2", kDagrad};
   const std::vector<std::string> args = run("cut");
   argv.insert(argv.end(), args.begin(), args.end());
