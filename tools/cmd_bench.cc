@@ -448,9 +448,9 @@ int run_bench(const std::vector<std::string>& args) {
       "min-images", po::value<std::int64_t>()->default_value(256),
       "--sweep: time at least this many images per point (small batches take more steps)")(
       "csv", po::value<std::string>(),
-      "--sweep: write the points as CSV: framework,isa,cpu,model,batch,threads,steps,train_images_per_s,"
-      "infer_images_per_s,train_step_ms,infer_step_ms,train_peak_bytes,infer_peak_bytes,train_step_cpu_ms,infer_step_cpu_ms "
-      "(peak: the plans' peak bytes; CPU: all threads)")(
+      "--sweep: write the points as CSV with the columns framework, isa, cpu, model, batch, threads, steps, "
+      "train_images_per_s, infer_images_per_s, train_step_ms, infer_step_ms, train_peak_bytes, infer_peak_bytes, "
+      "train_step_cpu_ms, infer_step_cpu_ms (peak: the plans' peak bytes; CPU: all threads)")(
       "svg", po::value<std::string>(), "--sweep: write a plot of images/s against batch (log2), training and inference")(
       "peer-csv", po::value<std::string>(), "--sweep: draw this CSV's points (e.g. bench/torch_sweep.py's) dashed beside dagrad's")(
       "from-csv", po::value<std::string>(), "--sweep: draw --svg from this saved --csv instead of measuring");
