@@ -341,3 +341,46 @@ TEST(WinogradKernels, AppliesOnlyToStrideOne3x3) {
 
 }  // namespace
 }  // namespace dagrad::kernels::winograd
+
+namespace dagrad::kernels::winograd {
+namespace {
+
+// conv.cc's choice: ResNet-18's 128/256-channel stride-1 3x3 layers (14x14 and wider) take Winograd
+// in every pass (the input gradient through the forward convolution of dy), bitwise the same as
+// forcing it, and within the reference tolerance; narrower layers keep the direct kernels.
+TEST(WinogradKernels, ConvolutionsChooseItForWideLayersOnly) {
+  const Case wide{4, 128, 128, 14, 14, 1, 1, 1, 1};
+  const ConvGeometry g = geometry(wide);
+  const std::vector<float> x = values(g.n * g.c * g.h * g.w, 41), w = values(g.f * g.c * 9, 42),
+                           dy = values(g.n * g.f * g.oh * g.ow, 43);
+  auto passes = [&](ConvPath path) {
+    set_conv_path_for_testing(path);
+    std::vector<float> y(dy.size()), dx(x.size()), dw(w.size());
+    conv_forward<float>(g, x.data(), w.data(), nullptr, y.data());
+    conv_backward_input<float>(g, dy.data(), w.data(), dx.data());
+    conv_backward_filter<float>(g, x.data(), dy.data(), dw.data());
+    set_conv_path_for_testing(ConvPath::automatic);
+    return std::vector<std::vector<float>>{y, dx, dw};
+  };
+  const auto automatic = passes(ConvPath::automatic), forced = passes(ConvPath::winograd), general = passes(ConvPath::im2col);
+  for (std::size_t pass = 0; pass < 3; ++pass) {
+    ASSERT_EQ(automatic[pass].size(), forced[pass].size());
+    EXPECT_EQ(0, std::memcmp(automatic[pass].data(), forced[pass].data(), forced[pass].size() * sizeof(float))) << "pass " << pass;
+    EXPECT_NE(0, std::memcmp(automatic[pass].data(), general[pass].data(), general[pass].size() * sizeof(float)))
+        << "pass " << pass << " did not take Winograd (it equals im2col bitwise)";
+  }
+  EXPECT_LE(errors(automatic[0], exact_forward(g, x, w), g.oh * g.ow).of_scale, tolerance(Tile::f2x2));
+  EXPECT_LE(errors(automatic[1], exact_input_gradient(g, dy, w), g.h * g.w).of_scale, tolerance(Tile::f2x2));
+  EXPECT_LE(errors(automatic[2], exact_filter_gradient(g, x, dy), 9).of_scale, tolerance(Tile::f2x2));
+
+  // resnet_ref's 64-channel 7x7 layer: the automatic choice is not Winograd.
+  const ConvGeometry narrow = geometry({4, 64, 64, 7, 7, 1, 1, 1, 1});
+  const std::vector<float> nx = values(narrow.n * narrow.c * 49, 44), nw = values(64 * 64 * 9, 45);
+  std::vector<float> ny(static_cast<std::size_t>(narrow.n * 64 * 49)), wy(ny.size());
+  conv_forward<float>(narrow, nx.data(), nw.data(), nullptr, ny.data());
+  forward(narrow, nx.data(), nw.data(), nullptr, wy.data());
+  EXPECT_NE(0, std::memcmp(ny.data(), wy.data(), ny.size() * sizeof(float)));
+}
+
+}  // namespace
+}  // namespace dagrad::kernels::winograd

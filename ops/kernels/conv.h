@@ -94,7 +94,10 @@ Shape conv_output_shape(const ConvGeometry& g, int spatial_dims);
 // forced, so that tests cover both paths whatever the shapes and a build where one is never taken
 // cannot pass silently. Forcing direct on a geometry the direct kernels cannot run (a build
 // without AVX2/FMA, a 1x1 filter) throws. Process-wide; set it only while no convolution runs.
-enum class ConvPath { automatic, direct, im2col };
+// automatic: each pass takes the fastest kernel measured for its geometry; the others force one
+// (a pass the forced kernel cannot compute is an error, except winograd, which leaves the
+// geometries it does not cover on the automatic choice).
+enum class ConvPath { automatic, direct, im2col, winograd };
 void set_conv_path_for_testing(ConvPath path);
 
 // y = x (*) w (+ bias per filter when bias is not null), then the epilogue (graph/op.h) per filter
