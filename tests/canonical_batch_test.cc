@@ -169,6 +169,7 @@ TEST(CanonicalBatch, ConvFilterGradientSlicesCombineToTheWholeBatch) {
       {"row_split_large_filter", geometry(16, 64, 4, 256, 4, 1, 1), kernels::ConvPath::im2col},
       {"grouped", geometry(16, 8, 6, 8, 3, 1, 1, 2), kernels::ConvPath::automatic},
       {"depthwise", geometry(16, 8, 9, 8, 3, 1, 1, 8), kernels::ConvPath::automatic},
+      {"winograd", geometry(16, 16, 14, 16, 3, 1, 1), kernels::ConvPath::winograd},
   };
   for (const ConvCase& c : cases) {
     const kernels::ConvGeometry& g = c.g;
@@ -207,6 +208,18 @@ TEST(CanonicalBatch, ConvFilterGradientSlicesCombineToTheWholeBatch) {
                                              roots.data() + p * dw_size);
       tree_combine(roots.data(), parts, dw_size, dw_size);
       EXPECT_TRUE(same_bits(roots.data(), whole.data(), dw_size)) << c.label << " in " << parts << " slices";
+      // The forward pass and the input gradient of a slice are its images of the whole batch's.
+      const std::vector<float> w = spread_values(dw_size, 7);
+      std::vector<float> y(static_cast<std::size_t>(g.n * out_size)), y_part(static_cast<std::size_t>(part.n * out_size));
+      std::vector<float> dx(static_cast<std::size_t>(g.n * in_size)), dx_part(static_cast<std::size_t>(part.n * in_size));
+      kernels::conv_forward<float>(g, x.data(), w.data(), nullptr, y.data());
+      kernels::conv_backward_input<float>(g, dy.data(), w.data(), dx.data());
+      for (std::int64_t p = 0; p < parts; ++p) {
+        kernels::conv_forward<float>(part, x.data() + p * part.n * in_size, w.data(), nullptr, y_part.data());
+        EXPECT_TRUE(same_bits(y_part.data(), y.data() + p * part.n * out_size, part.n * out_size)) << c.label << " forward";
+        kernels::conv_backward_input<float>(part, dy.data() + p * part.n * out_size, w.data(), dx_part.data());
+        EXPECT_TRUE(same_bits(dx_part.data(), dx.data() + p * part.n * in_size, part.n * in_size)) << c.label << " input gradient";
+      }
     }
     kernels::set_conv_path_for_testing(kernels::ConvPath::automatic);
   }
