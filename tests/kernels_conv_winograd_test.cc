@@ -384,3 +384,29 @@ TEST(WinogradKernels, ConvolutionsChooseItForWideLayersOnly) {
 
 }  // namespace
 }  // namespace dagrad::kernels::winograd
+
+namespace dagrad::kernels::winograd {
+namespace {
+
+// 256 channels on 14x14: one GEMM block holds more than one image's tile rows, so the blocks must
+// be whole, aligned images for a slice of the batch (a data-parallel rank) to give its images
+// bitwise what the whole batch gives them, in the forward pass and the input gradient.
+TEST(WinogradKernels, ASliceOfTheBatchGetsItsImagesBitwise) {
+  const Case whole{8, 256, 256, 14, 14, 1, 1, 1, 1};
+  const ConvGeometry g = geometry(whole);
+  ConvGeometry half = g;
+  half.n = 4;
+  const std::int64_t in_size = g.c * g.h * g.w, out_size = g.f * g.oh * g.ow;
+  const std::vector<float> x = values(g.n * in_size, 51), w = values(g.f * g.c * 9, 52), dy = values(g.n * out_size, 53);
+  std::vector<float> y(static_cast<std::size_t>(g.n * out_size)), y_half(static_cast<std::size_t>(half.n * out_size));
+  std::vector<float> dx(x.size()), dx_half(static_cast<std::size_t>(half.n * in_size));
+  forward(g, x.data(), w.data(), nullptr, y.data());
+  forward(half, x.data() + 4 * in_size, w.data(), nullptr, y_half.data());
+  backward_input(g, dy.data(), w.data(), dx.data());
+  backward_input(half, dy.data() + 4 * out_size, w.data(), dx_half.data());
+  EXPECT_EQ(0, std::memcmp(y.data() + 4 * out_size, y_half.data(), y_half.size() * sizeof(float)));
+  EXPECT_EQ(0, std::memcmp(dx.data() + 4 * in_size, dx_half.data(), dx_half.size() * sizeof(float)));
+}
+
+}  // namespace
+}  // namespace dagrad::kernels::winograd

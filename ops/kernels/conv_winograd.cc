@@ -384,8 +384,7 @@ void convolve(const Layout& l, std::int64_t images, const float* x, const float*
   if (images <= 0) return;
   float* u = scratch<float, kFilterTag>(l.taps * l.f * l.c);  // calling thread's; see scratch.h
   transform_filters<M>(l, w, transposed, u);
-  const std::int64_t units = images * l.tiles_h;
-  parallel_chunks(units, rows_per_chunk(l), [&](std::int64_t u0, std::int64_t u1) {
+  auto tile_rows = [&](std::int64_t u0, std::int64_t u1) {
     const std::int64_t columns = (u1 - u0) * l.tiles_w;
     float* v = scratch<float, kInputTag>(l.taps * l.c * columns);
     float* product = scratch<float, kProductTag>(l.taps * l.f * columns);
@@ -394,7 +393,24 @@ void convolve(const Layout& l, std::int64_t images, const float* x, const float*
       gemm<float>(false, false, l.f, columns, l.c, 1.0f, u + t * l.f * l.c, l.c, v + t * l.c * columns, columns, 0.0f,
                   product + t * l.f * columns, columns);
     transform_outputs<M>(l, product, columns, u0, u1, bias, epilogue, y);
-  });
+  };
+  // A chunk holds tile rows of one image, or whole images in aligned blocks of 1, 2 or 4 (a
+  // divisor of kImagesPerGroup): an image's GEMM columns then sit at the same place whichever
+  // slice of the batch the run computes (OpenBLAS may round a column by its place in the block),
+  // so a data-parallel slice gives its images bitwise what the whole batch gives them.
+  const std::int64_t rows = rows_per_chunk(l);
+  if (rows >= l.tiles_h) {
+    std::int64_t per_chunk = 1;
+    while (2 * per_chunk <= kImagesPerGroup && kImagesPerGroup % (2 * per_chunk) == 0 && 2 * per_chunk * l.tiles_h <= rows)
+      per_chunk *= 2;
+    parallel_chunks(images, per_chunk, [&](std::int64_t i0, std::int64_t i1) { tile_rows(i0 * l.tiles_h, i1 * l.tiles_h); });
+  } else {
+    const std::int64_t blocks = (l.tiles_h + rows - 1) / rows;
+    parallel_chunks(images * blocks, 1, [&](std::int64_t b, std::int64_t) {
+      const std::int64_t first = (b / blocks) * l.tiles_h, r0 = (b % blocks) * rows;
+      tile_rows(first + r0, first + std::min(l.tiles_h, r0 + rows));
+    });
+  }
 }
 
 template <int M> void filter_gradient(const Layout& l, std::int64_t images, const float* x, const float* dy, float* dw) {
