@@ -88,6 +88,17 @@ template <class T> void forward(const BatchNormAttrs& a, KernelContext& k) {
   T* running_var_out = k.output(4).data<T>().data();
   const double momentum = a.momentum;
   std::vector<double> mean(static_cast<std::size_t>(l.channels)), invstd(mean.size());
+  auto normalize = [&](std::int64_t c) {
+    const double mu = mean[static_cast<std::size_t>(c)], is = invstd[static_cast<std::size_t>(c)];
+    mean_out[c] = static_cast<T>(mu);
+    invstd_out[c] = static_cast<T>(is);
+    const auto [scale, shift] = channel_map(gamma[c], beta[c], mu, is);
+    for (std::int64_t n = 0; n < l.batch; ++n) {
+      const T* in = x + l.offset(n, c);
+      T* out = y + l.offset(n, c);
+      for (std::int64_t s = 0; s < l.inner; ++s) out[s] = static_cast<T>(in[s] * scale + shift);
+    }
+  };
   if (a.training) {
     // The statistics of the global batch: per-channel sums in the canonical batch order (per image
     // a lane sum over the contiguous H*W run), finished across the step's slices by the combiner,
@@ -101,27 +112,41 @@ template <class T> void forward(const BatchNormAttrs& a, KernelContext& k) {
            "not one after another)");
     const double count = static_cast<double>(slice.global_batch_or(l.batch) * l.inner);
     std::vector<double> sums(mean.size());
-    kernels::canonical_channel_sums<1, T>(l, sums.data(), nullptr, [&](std::int64_t n, std::int64_t c, double* acc) {
+    auto add_values = [&](std::int64_t n, std::int64_t c, double* acc) {
       const T* run = x + l.offset(n, c);
       acc[0] += kernels::lane_sum(l.inner, [run](std::int64_t s) { return static_cast<double>(run[s]); });
-    });
-    if (slice.combiner) slice.combiner->combine(std::span<double>(sums));
-    for (std::size_t c = 0; c < sums.size(); ++c) mean[c] = sums[c] / count;
-    kernels::canonical_channel_sums<1, T>(l, sums.data(), nullptr, [&](std::int64_t n, std::int64_t c, double* acc) {
+    };
+    auto add_squared_deviations = [&](std::int64_t n, std::int64_t c, double* acc) {
       const T* run = x + l.offset(n, c);
       const double mu = mean[static_cast<std::size_t>(c)];
       acc[0] += kernels::lane_sum(l.inner, [run, mu](std::int64_t s) {
         const double d = run[s] - mu;
         return d * d;
       });
-    });
-    if (slice.combiner) slice.combiner->combine(std::span<double>(sums));
-    for (std::int64_t c = 0; c < l.channels; ++c) {
+    };
+    auto statistics = [&](std::int64_t c) {
       const double var = sums[static_cast<std::size_t>(c)] / count;
       invstd[static_cast<std::size_t>(c)] = 1.0 / std::sqrt(var + a.eps);
       running_mean_out[c] = static_cast<T>((1 - momentum) * running_mean[c] + momentum * mean[static_cast<std::size_t>(c)]);
       running_var_out[c] = static_cast<T>((1 - momentum) * running_var[c] + a.running_var_step(var, count));
+    };
+    if (!slice.combiner) {
+      // The sums are final: each channel's mean, variance and output follow one another while the
+      // channel is still in cache (the same arithmetic as the passes below).
+      kernels::canonical_channel_sums<1, T>(l, sums.data(), nullptr, add_values, [&](std::int64_t c) {
+        mean[static_cast<std::size_t>(c)] = sums[static_cast<std::size_t>(c)] / count;
+        kernels::canonical_sums_of_channel<1, T>(l, c, sums.data(), nullptr, add_squared_deviations);
+        statistics(c);
+        normalize(c);
+      });
+      return;
     }
+    kernels::canonical_channel_sums<1, T>(l, sums.data(), nullptr, add_values);
+    slice.combiner->combine(std::span<double>(sums));
+    for (std::size_t c = 0; c < sums.size(); ++c) mean[c] = sums[c] / count;
+    kernels::canonical_channel_sums<1, T>(l, sums.data(), nullptr, add_squared_deviations);
+    slice.combiner->combine(std::span<double>(sums));
+    for (std::int64_t c = 0; c < l.channels; ++c) statistics(c);
   } else {
     for (std::int64_t c = 0; c < l.channels; ++c) {
       mean[static_cast<std::size_t>(c)] = running_mean[c];
@@ -132,17 +157,7 @@ template <class T> void forward(const BatchNormAttrs& a, KernelContext& k) {
   }
   const std::int64_t grain = std::max<std::int64_t>(1, kernels::kElementwiseGrain / std::max<std::int64_t>(1, l.per_channel()));
   kernels::parallel_chunks(l.channels, grain, [&](std::int64_t begin, std::int64_t end) {
-    for (std::int64_t c = begin; c < end; ++c) {
-      const double mu = mean[static_cast<std::size_t>(c)], is = invstd[static_cast<std::size_t>(c)];
-      mean_out[c] = static_cast<T>(mu);
-      invstd_out[c] = static_cast<T>(is);
-      const auto [scale, shift] = channel_map(gamma[c], beta[c], mu, is);
-      for (std::int64_t n = 0; n < l.batch; ++n) {
-        const T* in = x + l.offset(n, c);
-        T* out = y + l.offset(n, c);
-        for (std::int64_t s = 0; s < l.inner; ++s) out[s] = static_cast<T>(in[s] * scale + shift);
-      }
-    }
+    for (std::int64_t c = begin; c < end; ++c) normalize(c);
   });
 }
 }  // namespace

@@ -35,7 +35,7 @@ template <class T> void forward(const BatchNormGradAttrs& a, KernelContext& k) {
   // dx needs the global batch's sums: the combiner finishes them.
   std::vector<double> sums(2 * channels);
   T* const own[2] = {dbeta, dgamma};
-  kernels::canonical_channel_sums<2, T>(l, sums.data(), own, [&](std::int64_t n, std::int64_t c, double* acc) {
+  auto term = [&](std::int64_t n, std::int64_t c, double* acc) {
     const T* xr = x + l.offset(n, c);
     const T* dyr = dy + l.offset(n, c);
     const double mu = mean[c], is = invstd[c];
@@ -50,29 +50,36 @@ template <class T> void forward(const BatchNormGradAttrs& a, KernelContext& k) {
         run_dy, run_dy_xhat);
     acc[0] += run_dy;
     acc[1] += run_dy_xhat;
-  });
+  };
   const BatchSlice& slice = k.batch_slice();
-  if (a.training && slice.combiner) slice.combiner->combine(std::span<double>(sums));
   const double count = static_cast<double>(slice.global_batch_or(l.batch) * l.inner);
-  const std::int64_t grain = std::max<std::int64_t>(1, kernels::kElementwiseGrain / std::max<std::int64_t>(1, l.per_channel()));
-  kernels::parallel_chunks(l.channels, grain, [&](std::int64_t begin, std::int64_t end) {
-    for (std::int64_t c = begin; c < end; ++c) {
-      const double mu = mean[c], is = invstd[c];
-      const double sum_dy = sums[static_cast<std::size_t>(c)], sum_dy_xhat = sums[channels + static_cast<std::size_t>(c)];
-      const double factor = gamma[c] * is;
-      // dx = factor/M * (M dy - sum_dy - xhat sum_dy_xhat) = k_dy dy + k_x (x - mu) + k_0.
-      const double k_dy = factor, k_x = -factor / count * is * sum_dy_xhat, k_0 = -factor / count * sum_dy;
-      for (std::int64_t n = 0; n < l.batch; ++n) {
-        const T* xr = x + l.offset(n, c);
-        const T* dyr = dy + l.offset(n, c);
-        T* dxr = dx + l.offset(n, c);
-        if (a.training) {
-          for (std::int64_t s = 0; s < l.inner; ++s) dxr[s] = static_cast<T>(k_dy * dyr[s] + k_x * (xr[s] - mu) + k_0);
-        } else {
-          for (std::int64_t s = 0; s < l.inner; ++s) dxr[s] = static_cast<T>(dyr[s] * factor);
-        }
+  auto input_gradient = [&](std::int64_t c) {
+    const double mu = mean[c], is = invstd[c];
+    const double sum_dy = sums[static_cast<std::size_t>(c)], sum_dy_xhat = sums[channels + static_cast<std::size_t>(c)];
+    const double factor = gamma[c] * is;
+    // dx = factor/M * (M dy - sum_dy - xhat sum_dy_xhat) = k_dy dy + k_x (x - mu) + k_0.
+    const double k_dy = factor, k_x = -factor / count * is * sum_dy_xhat, k_0 = -factor / count * sum_dy;
+    for (std::int64_t n = 0; n < l.batch; ++n) {
+      const T* xr = x + l.offset(n, c);
+      const T* dyr = dy + l.offset(n, c);
+      T* dxr = dx + l.offset(n, c);
+      if (a.training) {
+        for (std::int64_t s = 0; s < l.inner; ++s) dxr[s] = static_cast<T>(k_dy * dyr[s] + k_x * (xr[s] - mu) + k_0);
+      } else {
+        for (std::int64_t s = 0; s < l.inner; ++s) dxr[s] = static_cast<T>(dyr[s] * factor);
       }
     }
+  };
+  if (!(a.training && slice.combiner)) {
+    // The sums are final: each channel's dx follows its sums while x and dy are still in cache.
+    kernels::canonical_channel_sums<2, T>(l, sums.data(), own, term, input_gradient);
+    return;
+  }
+  kernels::canonical_channel_sums<2, T>(l, sums.data(), own, term);
+  slice.combiner->combine(std::span<double>(sums));
+  const std::int64_t grain = std::max<std::int64_t>(1, kernels::kElementwiseGrain / std::max<std::int64_t>(1, l.per_channel()));
+  kernels::parallel_chunks(l.channels, grain, [&](std::int64_t begin, std::int64_t end) {
+    for (std::int64_t c = begin; c < end; ++c) input_gradient(c);
   });
 }
 }  // namespace

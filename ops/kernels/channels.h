@@ -53,28 +53,39 @@ inline ChannelLayout check_channel_inputs(const InferContext& c, int x, std::ini
 // into own[k * C + c]: the form a parameter gradient leaves a run in, so that the trainer's tree
 // over the slices' T values gives the whole batch's bits. Parallel over channels.
 template <int K, class T, class Term>
-void canonical_channel_sums(const ChannelLayout& l, double* sums, T* const* own, const Term& term) {
+void canonical_sums_of_channel(const ChannelLayout& l, std::int64_t c, double* sums, T* const* own, const Term& term) {
   const std::int64_t groups = batch_groups(l.batch);
+  thread_local std::vector<double> partials;
+  thread_local std::vector<T> rounded;
+  partials.assign(static_cast<std::size_t>(std::max<std::int64_t>(1, groups) * K), 0.0);
+  for (std::int64_t g = 0; g < groups; ++g) {
+    double* acc = partials.data() + g * K;
+    const std::int64_t last = std::min(l.batch, (g + 1) * kImagesPerGroup);
+    for (std::int64_t n = g * kImagesPerGroup; n < last; ++n) term(n, c, acc);
+  }
+  if (own) {
+    rounded.resize(partials.size());
+    for (std::size_t i = 0; i < partials.size(); ++i) rounded[i] = static_cast<T>(partials[i]);
+    tree_combine(rounded.data(), groups, K, K);
+    for (int k = 0; k < K; ++k) own[k][c] = rounded[static_cast<std::size_t>(k)];
+  }
+  tree_combine(partials.data(), groups, K, K);
+  for (int k = 0; k < K; ++k) sums[k * l.channels + c] = partials[static_cast<std::size_t>(k)];
+}
+
+// The same for every channel, in parallel over channels; finish(c), when given, runs right after
+// channel c's sums are stored, in the same chunk, while the channel's data is still in cache (a
+// kernel whose sums need no combining finishes the channel there instead of in a second pass).
+struct NoChannelFinish {
+  void operator()(std::int64_t) const {}
+};
+template <int K, class T, class Term, class Finish = NoChannelFinish>
+void canonical_channel_sums(const ChannelLayout& l, double* sums, T* const* own, const Term& term, const Finish& finish = {}) {
   const std::int64_t grain = std::max<std::int64_t>(1, kElementwiseGrain / std::max<std::int64_t>(1, l.per_channel()));
   parallel_chunks(l.channels, grain, [&](std::int64_t begin, std::int64_t end) {
-    thread_local std::vector<double> partials;
-    thread_local std::vector<T> rounded;
-    partials.assign(static_cast<std::size_t>(std::max<std::int64_t>(1, groups) * K), 0.0);
     for (std::int64_t c = begin; c < end; ++c) {
-      std::fill(partials.begin(), partials.end(), 0.0);
-      for (std::int64_t g = 0; g < groups; ++g) {
-        double* acc = partials.data() + g * K;
-        const std::int64_t last = std::min(l.batch, (g + 1) * kImagesPerGroup);
-        for (std::int64_t n = g * kImagesPerGroup; n < last; ++n) term(n, c, acc);
-      }
-      if (own) {
-        rounded.resize(partials.size());
-        for (std::size_t i = 0; i < partials.size(); ++i) rounded[i] = static_cast<T>(partials[i]);
-        tree_combine(rounded.data(), groups, K, K);
-        for (int k = 0; k < K; ++k) own[k][c] = rounded[static_cast<std::size_t>(k)];
-      }
-      tree_combine(partials.data(), groups, K, K);
-      for (int k = 0; k < K; ++k) sums[k * l.channels + c] = partials[static_cast<std::size_t>(k)];
+      canonical_sums_of_channel<K, T>(l, c, sums, own, term);
+      finish(c);
     }
   });
 }
