@@ -13,8 +13,14 @@
 #if defined(__x86_64__)
 #include <immintrin.h>
 #define DAGRAD_DEPTHWISE_AVX512 1
+#if defined(__clang__)  // clang ignores GCC's target pragmas; its attribute pragma does the same
+#define DAGRAD_AVX512_BEGIN \
+  _Pragma("clang attribute push(__attribute__((target(\"avx512f,avx512bw,avx512dq,avx512vl\"))), apply_to = function)")
+#define DAGRAD_AVX512_END _Pragma("clang attribute pop")
+#else
 #define DAGRAD_AVX512_BEGIN _Pragma("GCC push_options") _Pragma("GCC target(\"avx512f,avx512bw,avx512dq,avx512vl\")")
 #define DAGRAD_AVX512_END _Pragma("GCC pop_options")
+#endif
 #else
 #define DAGRAD_DEPTHWISE_AVX512 0
 #endif

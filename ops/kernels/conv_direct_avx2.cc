@@ -4,8 +4,14 @@
 #if defined(__x86_64__)
 #include <immintrin.h>
 
+// GCC takes the target for every function below through its pragma; clang through its
+// attribute pragma (it ignores GCC target pragmas and would reject the intrinsics).
+#if defined(__clang__)
+#pragma clang attribute push(__attribute__((target("avx2,fma"))), apply_to = function)
+#else
 #pragma GCC push_options
 #pragma GCC target("avx2,fma")
+#endif
 
 namespace dagrad::kernels::direct {
 namespace {
@@ -139,7 +145,11 @@ constexpr Tiles kAvx2Tiles{
 }  // namespace
 }  // namespace dagrad::kernels::direct
 
+#if defined(__clang__)
+#pragma clang attribute pop
+#else
 #pragma GCC pop_options
+#endif
 
 // Outside the target region: called from baseline code on any CPU.
 const dagrad::kernels::direct::Tiles* dagrad::kernels::direct::avx2_tiles() { return &kAvx2Tiles; }

@@ -10,8 +10,14 @@
 
 #include <utility>
 
+// GCC takes the target for every function below through its pragma; clang through its
+// attribute pragma (it ignores GCC target pragmas and would reject the intrinsics).
+#if defined(__clang__)
+#pragma clang attribute push(__attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,avx2,fma"))), apply_to = function)
+#else
 #pragma GCC push_options
 #pragma GCC target("avx512f,avx512bw,avx512dq,avx512vl,avx2,fma")
+#endif
 
 namespace dagrad::kernels::direct {
 namespace {
@@ -177,7 +183,11 @@ constexpr Tiles kAvx512Tiles{
 }  // namespace
 }  // namespace dagrad::kernels::direct
 
+#if defined(__clang__)
+#pragma clang attribute pop
+#else
 #pragma GCC pop_options
+#endif
 
 // Outside the target region: called from baseline code on any CPU.
 const dagrad::kernels::direct::Tiles* dagrad::kernels::direct::avx512_tiles() { return &kAvx512Tiles; }
