@@ -142,6 +142,17 @@ struct ChannelEpilogue {
   const double* scale = nullptr;
   const double* shift = nullptr;
   Activation activation = Activation::none;
+  // Added elementwise (in T, after the affine map, before the activation) when not null: a
+  // residual add(y, residual) of the same shape folded in (OpSpec::epilogue_residual).
+  const Tensor* residual = nullptr;
+};
+
+// An activation's gradient folded into the kernel that reads it (OpSpec::grad_prologue_input):
+// that input, bound to the gradient dy reaching the activation's output, stands for
+// act'(y) * dy computed on the fly as the activation's gradient op computes it (relu_grad).
+struct ActivationGradPrologue {
+  Activation activation = Activation::none;
+  const Tensor* y = nullptr;  // the activation's forward output
 };
 
 // How an op's kernel treats the batch (dim 0 of its inputs that carry one, see
@@ -189,6 +200,11 @@ struct OpDef {
   std::function<std::int64_t(const std::any&, const FlopContext&)> flops;  // empty: one per output element
   Activation activation = Activation::none;
   std::function<void(const std::any&, KernelContext&, const ChannelEpilogue&)> forward_with_epilogue;
+  bool epilogue_residual = false;
+  bool residual_add = false;
+  Activation activation_grad = Activation::none;
+  int grad_prologue_input = -1;
+  std::function<void(const std::any&, KernelContext&, const ActivationGradPrologue&)> forward_with_grad_prologue;
   std::function<bool(const std::any&)> is_channel_affine;
   std::function<void(const std::any&, std::span<const Tensor* const>, std::span<double>, std::span<double>)> channel_affine;
   // Empty: BatchReduction::none for any attributes and inputs.
@@ -230,6 +246,19 @@ template <class A> struct OpSpec {
   Activation activation = Activation::none;
   // A kernel that can apply a ChannelEpilogue to output 0 (conv2d); runs as forward otherwise.
   std::function<void(const A&, KernelContext&, const ChannelEpilogue&)> forward_with_epilogue;
+  // forward_with_epilogue applies no affine map (scale and shift stay null) but adds the epilogue's
+  // residual before the activation: the op computes its own per-channel map (batch_norm, whose
+  // training-mode y feeds add and relu in a residual network).
+  bool epilogue_residual = false;
+  // The op is y = x0 + x1 in T, elementwise where the shapes are equal (add): the residual sum a
+  // kernel with epilogue_residual can absorb.
+  bool residual_add = false;
+  // An op (y, dy) -> dx that is this activation's gradient from its forward output (relu_grad).
+  Activation activation_grad = Activation::none;
+  // The input (a gradient) that forward_with_grad_prologue can take as act'(y) * dy, computed on
+  // the fly from the activation's output (ActivationGradPrologue); -1: none.
+  int grad_prologue_input = -1;
+  std::function<void(const A&, KernelContext&, const ActivationGradPrologue&)> forward_with_grad_prologue;
   // An op that is, with these attributes, y0 = x * scale[c] + shift[c] per channel of input 0
   // (batch_norm in inference), its other inputs read-only parameters. channel_affine fills scale
   // and shift from those inputs (inputs[0] may be null: x is not needed) with the op's own arithmetic.
@@ -264,6 +293,15 @@ template <class A> OpDef define_op(OpSpec<A> spec) {
   if (spec.forward_with_epilogue)
     def.forward_with_epilogue = [f = spec.forward_with_epilogue](const std::any& a, KernelContext& c,
                                                                  const ChannelEpilogue& e) { f(std::any_cast<const A&>(a), c, e); };
+  def.epilogue_residual = spec.epilogue_residual;
+  def.residual_add = spec.residual_add;
+  def.activation_grad = spec.activation_grad;
+  def.grad_prologue_input = spec.grad_prologue_input;
+  if (spec.forward_with_grad_prologue)
+    def.forward_with_grad_prologue = [f = spec.forward_with_grad_prologue](const std::any& a, KernelContext& c,
+                                                                           const ActivationGradPrologue& p) {
+      f(std::any_cast<const A&>(a), c, p);
+    };
   if (spec.is_channel_affine && spec.channel_affine) {
     def.is_channel_affine = [f = spec.is_channel_affine](const std::any& a) { return f(std::any_cast<const A&>(a)); };
     def.channel_affine = [f = spec.channel_affine](const std::any& a, std::span<const Tensor* const> in,

@@ -17,6 +17,7 @@ void register_add(OpRegistry& registry) {
                        {.label = "both_broadcast", .inputs = {{.shape = {3, 1}}, {.shape = {1, 4}}}},
                        {.label = "channel_bias", .inputs = {{.shape = {2, 3, 2, 2}}, {.shape = {3, 1, 1}}}}},
           .in_place_input = 0,
+          .residual_add = true,  // a training batch norm may add it in its epilogue
       },
       [](auto a, auto b) { return a + b; }, [](const NoAttrs&, GradContext& g, int) { return g.dy(); })));
 }

@@ -14,6 +14,10 @@
 #include "ops/kernels/parallel.h"
 #include "ops/ops.h"
 
+// The lane lambdas below return 8-double vectors (lane_sum.h); they inline, so GCC's note that
+// such returns pass differently without AVX-512 does not apply.
+#pragma GCC diagnostic ignored "-Wpsabi"
+
 namespace dagrad::ops {
 namespace {
 struct BatchNormAttrs {
@@ -74,7 +78,20 @@ template <class T> double inference_invstd(T running_var, double eps) {
   return 1.0 / std::sqrt(static_cast<double>(running_var) + eps);
 }
 
-template <class T> void forward(const BatchNormAttrs& a, KernelContext& k) {
+// y = T(x * scale + shift) over one run of `n` elements; with an epilogue, rounded to T (the
+// stored y), then + residual rounded to T (add), then relu: the separate ops' arithmetic, so a
+// fused step gives their bits.
+template <class T, bool kResidual, bool kRelu>
+void normalize_run(std::int64_t n, const T* in, const T* residual, T* out, double scale, double shift) {
+  kernels::lane_map(n, out, [=](auto at) {
+    auto v = at(in) * scale + shift;
+    if constexpr (kResidual) v = kernels::round_to<T>(kernels::round_to<T>(v) + at(residual));
+    if constexpr (kRelu) v = kernels::where_positive(v, v);
+    return v;
+  });
+}
+
+template <class T> void forward(const BatchNormAttrs& a, KernelContext& k, const ChannelEpilogue& epilogue) {
   const kernels::ChannelLayout l = kernels::channel_layout(k.input(0).shape());
   const T* x = k.input(0).data<T>().data();
   const T* gamma = k.input(1).data<T>().data();
@@ -86,6 +103,8 @@ template <class T> void forward(const BatchNormAttrs& a, KernelContext& k) {
   T* invstd_out = k.output(2).data<T>().data();
   T* running_mean_out = k.output(3).data<T>().data();
   T* running_var_out = k.output(4).data<T>().data();
+  const T* residual = epilogue.residual ? epilogue.residual->data<T>().data() : nullptr;
+  const bool relu = epilogue.activation == Activation::relu;
   const double momentum = a.momentum;
   std::vector<double> mean(static_cast<std::size_t>(l.channels)), invstd(mean.size());
   auto normalize = [&](std::int64_t c) {
@@ -94,9 +113,13 @@ template <class T> void forward(const BatchNormAttrs& a, KernelContext& k) {
     invstd_out[c] = static_cast<T>(is);
     const auto [scale, shift] = channel_map(gamma[c], beta[c], mu, is);
     for (std::int64_t n = 0; n < l.batch; ++n) {
-      const T* in = x + l.offset(n, c);
-      T* out = y + l.offset(n, c);
-      for (std::int64_t s = 0; s < l.inner; ++s) out[s] = static_cast<T>(in[s] * scale + shift);
+      const std::int64_t at = l.offset(n, c);
+      if (residual)
+        relu ? normalize_run<T, true, true>(l.inner, x + at, residual + at, y + at, scale, shift)
+             : normalize_run<T, true, false>(l.inner, x + at, residual + at, y + at, scale, shift);
+      else
+        relu ? normalize_run<T, false, true>(l.inner, x + at, nullptr, y + at, scale, shift)
+             : normalize_run<T, false, false>(l.inner, x + at, nullptr, y + at, scale, shift);
     }
   };
   if (a.training) {
@@ -114,13 +137,13 @@ template <class T> void forward(const BatchNormAttrs& a, KernelContext& k) {
     std::vector<double> sums(mean.size());
     auto add_values = [&](std::int64_t n, std::int64_t c, double* acc) {
       const T* run = x + l.offset(n, c);
-      acc[0] += kernels::lane_sum(l.inner, [run](std::int64_t s) { return static_cast<double>(run[s]); });
+      acc[0] += kernels::lane_sum(l.inner, [run](auto at) { return at(run); });
     };
     auto add_squared_deviations = [&](std::int64_t n, std::int64_t c, double* acc) {
       const T* run = x + l.offset(n, c);
       const double mu = mean[static_cast<std::size_t>(c)];
-      acc[0] += kernels::lane_sum(l.inner, [run, mu](std::int64_t s) {
-        const double d = run[s] - mu;
+      acc[0] += kernels::lane_sum(l.inner, [run, mu](auto at) {
+        const auto d = at(run) - mu;
         return d * d;
       });
     };
@@ -205,7 +228,7 @@ void register_batch_norm(OpRegistry& registry) {
         return std::vector{c.input(0), stat, stat, stat, stat};
       },
       .forward = [](const BatchNormAttrs& a, KernelContext& k) {
-        dispatch_float(k.input(0).dtype(), [&]<class T>() { forward<T>(a, k); });
+        dispatch_float(k.input(0).dtype(), [&]<class T>() { forward<T>(a, k, ChannelEpilogue{}); });
       },
       .grad = [](const BatchNormAttrs& a, GradContext& g) {
         std::vector<Value> grads(3);
@@ -217,6 +240,17 @@ void register_batch_norm(OpRegistry& registry) {
         }
         return grads;
       },
+      // A training step's relu(batch_norm(x)) and relu(batch_norm(x) + residual), the layers of a
+      // residual network, in one sweep: y is written once, as its readers' result.
+      .forward_with_epilogue = [](const BatchNormAttrs& a, KernelContext& k, const ChannelEpilogue& e) {
+        if (e.scale || e.shift)
+          fail("op 'batch_norm' node '", k.node().name, "': its epilogue takes a residual and an activation, not an affine map");
+        if (e.residual && (e.residual->shape() != k.input(0).shape() || e.residual->dtype() != k.input(0).dtype()))
+          fail("op 'batch_norm' node '", k.node().name, "': the residual added to y is ", to_string(e.residual->shape()),
+               ", y is ", to_string(k.input(0).shape()));
+        dispatch_float(k.input(0).dtype(), [&]<class T>() { forward<T>(a, k, e); });
+      },
+      .epilogue_residual = true,
       // Inference: y = x * scale[c] + shift[c] from the running statistics, foldable into a convolution.
       .is_channel_affine = [](const BatchNormAttrs& a) { return !a.training; },
       .channel_affine = [](const BatchNormAttrs& a, std::span<const Tensor* const> in, std::span<double> scale,

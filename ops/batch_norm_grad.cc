@@ -11,6 +11,10 @@
 #include "ops/kernels/parallel.h"
 #include "ops/ops.h"
 
+// The lane lambdas below return 8-double vectors (lane_sum.h); they inline, so GCC's note that
+// such returns pass differently without AVX-512 does not apply.
+#pragma GCC diagnostic ignored "-Wpsabi"
+
 namespace dagrad::ops {
 namespace {
 struct BatchNormGradAttrs {
@@ -18,7 +22,8 @@ struct BatchNormGradAttrs {
   template <class V> void fields(V& v) { v("training", training); }
 };
 
-template <class T> void forward(const BatchNormGradAttrs& a, KernelContext& k) {
+// kMasked: dy is relu_grad(y, dy) computed on the fly from the relu's output y (a fused step).
+template <class T, bool kMasked> void forward(const BatchNormGradAttrs& a, KernelContext& k, const T* relu_y) {
   const kernels::ChannelLayout l = kernels::channel_layout(k.input(0).shape());
   const T* x = k.input(0).data<T>().data();
   const T* gamma = k.input(1).data<T>().data();
@@ -29,6 +34,13 @@ template <class T> void forward(const BatchNormGradAttrs& a, KernelContext& k) {
   T* dgamma = k.output(1).data<T>().data();
   T* dbeta = k.output(2).data<T>().data();
   const std::size_t channels = static_cast<std::size_t>(l.channels);
+  // The gradient reaching y at one run's accessor `at`.
+  auto gradient_at = [](const T* yr, const T* dyr, auto at) {
+    if constexpr (kMasked)
+      return kernels::where_positive(at(yr), at(dyr));
+    else
+      return at(dyr);
+  };
   // sums[0][c] = sum(dy), sums[1][c] = sum(dy * xhat) over the batch in the canonical order (per
   // image lane sums over the contiguous H*W run). dbeta and dgamma are this run's own sums (rounded
   // per group, batch_groups.h): the trainer combines parameter gradients across a step's slices.
@@ -36,16 +48,18 @@ template <class T> void forward(const BatchNormGradAttrs& a, KernelContext& k) {
   std::vector<double> sums(2 * channels);
   T* const own[2] = {dbeta, dgamma};
   auto term = [&](std::int64_t n, std::int64_t c, double* acc) {
-    const T* xr = x + l.offset(n, c);
-    const T* dyr = dy + l.offset(n, c);
+    const std::int64_t offset = l.offset(n, c);
+    const T* xr = x + offset;
+    const T* dyr = dy + offset;
+    const T* yr = kMasked ? relu_y + offset : nullptr;
     const double mu = mean[c], is = invstd[c];
     double run_dy, run_dy_xhat;
     kernels::lane_sum2(
         l.inner,
-        [xr, dyr, mu, is](std::int64_t s, double& a_dy, double& a_dy_xhat) {
-          const double d = dyr[s];
+        [=](auto at, auto& a_dy, auto& a_dy_xhat) {
+          const auto d = gradient_at(yr, dyr, at);
           a_dy += d;
-          a_dy_xhat += d * (xr[s] - mu) * is;
+          a_dy_xhat += d * (at(xr) - mu) * is;
         },
         run_dy, run_dy_xhat);
     acc[0] += run_dy;
@@ -60,14 +74,15 @@ template <class T> void forward(const BatchNormGradAttrs& a, KernelContext& k) {
     // dx = factor/M * (M dy - sum_dy - xhat sum_dy_xhat) = k_dy dy + k_x (x - mu) + k_0.
     const double k_dy = factor, k_x = -factor / count * is * sum_dy_xhat, k_0 = -factor / count * sum_dy;
     for (std::int64_t n = 0; n < l.batch; ++n) {
-      const T* xr = x + l.offset(n, c);
-      const T* dyr = dy + l.offset(n, c);
-      T* dxr = dx + l.offset(n, c);
-      if (a.training) {
-        for (std::int64_t s = 0; s < l.inner; ++s) dxr[s] = static_cast<T>(k_dy * dyr[s] + k_x * (xr[s] - mu) + k_0);
-      } else {
-        for (std::int64_t s = 0; s < l.inner; ++s) dxr[s] = static_cast<T>(dyr[s] * factor);
-      }
+      const std::int64_t offset = l.offset(n, c);
+      const T* xr = x + offset;
+      const T* dyr = dy + offset;
+      const T* yr = kMasked ? relu_y + offset : nullptr;
+      if (a.training)
+        kernels::lane_map(l.inner, dx + offset,
+                          [=](auto at) { return k_dy * gradient_at(yr, dyr, at) + k_x * (at(xr) - mu) + k_0; });
+      else
+        kernels::lane_map(l.inner, dx + offset, [=](auto at) { return gradient_at(yr, dyr, at) * factor; });
     }
   };
   if (!(a.training && slice.combiner)) {
@@ -107,7 +122,16 @@ void register_batch_norm_grad(OpRegistry& registry) {
         return std::vector{c.input(0), per_channel, per_channel};
       },
       .forward = [](const BatchNormGradAttrs& a, KernelContext& k) {
-        dispatch_float(k.input(0).dtype(), [&]<class T>() { forward<T>(a, k); });
+        dispatch_float(k.input(0).dtype(), [&]<class T>() { forward<T, false>(a, k, nullptr); });
+      },
+      // relu_grad(y, dy) -> batch_norm_grad, the backward of relu(batch_norm(x)), in one sweep.
+      .grad_prologue_input = 4,
+      .forward_with_grad_prologue = [](const BatchNormGradAttrs& a, KernelContext& k, const ActivationGradPrologue& p) {
+        if (p.activation != Activation::relu || !p.y || p.y->shape() != k.input(4).shape() ||
+            p.y->dtype() != k.input(4).dtype())
+          fail("op 'batch_norm_grad' node '", k.node().name, "': its dy prologue takes relu's output of dy's shape ",
+               to_string(k.input(4).shape()));
+        dispatch_float(k.input(0).dtype(), [&]<class T>() { forward<T, true>(a, k, p.y->data<T>().data()); });
       },
       .batch_reduction = [](const BatchNormGradAttrs&, const BatchContext&) { return BatchReduction::canonical; },
   }));

@@ -13,6 +13,7 @@ void register_relu_grad(OpRegistry& registry) {
           .inputs = {"y", "dy"},
           .examples = {{.label = "nchw", .inputs = {{.shape = {2, 3, 4, 5}, .min_abs = 0.05}, {.shape = {2, 3, 4, 5}}}}},
           .in_place_input = 0,
+          .activation_grad = Activation::relu,  // batch_norm_grad may read it through a prologue
       },
       // dy is a value already read, so the select vectorizes.
       [](auto y, auto dy) { return y > 0 ? dy : decltype(dy)(0); })));

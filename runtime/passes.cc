@@ -121,24 +121,129 @@ void fuse_inference_epilogues(Schedule& s, const Graph& g) {
   }
 }
 
+std::vector<std::int32_t> Step::members(std::int32_t self) const {
+  std::vector<std::int32_t> positions = {self};
+  for (std::int32_t p : {affine, residual_step, activation_step, prologue_reader})
+    if (p >= 0) positions.push_back(p);
+  return positions;
+}
+
+namespace {
+// The position of v's only reader (reading it once, at any input), -1 if v is fetched or read by
+// none or several.
+std::int32_t only_reader(const Schedule& s, const Graph& g, ValueId v) {
+  if (s.values[v].kept) return -1;
+  std::int32_t found = -1;
+  for (std::size_t pos = 0; pos < s.order.size(); ++pos)
+    for (ValueId in : g.node(s.order[pos]).inputs)
+      if (in == v) {
+        if (found >= 0) return -1;
+        found = static_cast<std::int32_t>(pos);
+      }
+  return found;
+}
+
+// Position of each value's producer in the order; -1 for fed values and those not computed.
+std::vector<std::int32_t> producer_positions(const Schedule& s, const Graph& g) {
+  std::vector<std::int32_t> producer(g.values().size(), -1);
+  for (std::size_t pos = 0; pos < s.order.size(); ++pos)
+    for (ValueId out : g.node(s.order[pos]).outputs) producer[out] = static_cast<std::int32_t>(pos);
+  return producer;
+}
+
+bool same_type(const Graph& g, ValueId a, ValueId b) { return g.value(a).type == g.value(b).type; }
+
+// Whether every input of node is ready at position `pos` (fed, or computed before it), apart from `skip`.
+bool ready_at(const Graph& g, const std::vector<std::int32_t>& producer, const Node& node, std::int32_t pos, ValueId skip) {
+  return std::all_of(node.inputs.begin(), node.inputs.end(), [&](ValueId in) { return in == skip || producer[in] < pos; });
+}
+}  // namespace
+
+void fuse_training_steps(Schedule& s, const Graph& g) {
+  const std::vector<std::int32_t> producer = producer_positions(s, g);
+  auto activation_on = [&](std::int32_t pos, ValueId v) {
+    if (pos < 0 || s.steps[pos].fused_away || s.steps[pos].fused()) return false;
+    const Node& n = g.node(s.order[pos]);
+    return n.def->activation != Activation::none && n.inputs.size() == 1 && n.inputs[0] == v && n.outputs.size() == 1 &&
+           same_type(g, v, n.outputs[0]);
+  };
+  for (std::size_t i = 0; i < s.order.size(); ++i) {
+    const auto pos = static_cast<std::int32_t>(i);
+    Step& step = s.steps[i];
+    if (step.fused_away || step.fused()) continue;
+    const Node& head = g.node(step.node);
+    if (head.def->epilogue_residual && head.def->forward_with_epilogue && !head.outputs.empty() &&
+        is_float(g.value(head.outputs[0]).type.dtype)) {
+      const ValueId y = head.outputs[0];
+      std::int32_t reader = only_reader(s, g, y);
+      std::int32_t act = -1;
+      if (reader >= 0 && !s.steps[reader].fused_away && !s.steps[reader].fused()) {
+        const Node& sum = g.node(s.order[reader]);
+        if (sum.def->residual_add && sum.inputs.size() == 2 && sum.outputs.size() == 1) {
+          const ValueId residual = sum.inputs[0] == y ? sum.inputs[1] : sum.inputs[0];
+          // The residual must be ready where the batch norm runs, and the sum must not broadcast.
+          if (residual != y && same_type(g, residual, y) && same_type(g, sum.outputs[0], y) && producer[residual] < pos) {
+            step.residual_step = reader;
+            s.steps[reader].fused_away = true;
+            const std::int32_t after = only_reader(s, g, sum.outputs[0]);
+            if (activation_on(after, sum.outputs[0])) act = after;
+          }
+        } else if (activation_on(reader, y)) {
+          act = reader;
+        }
+      }
+      if (act >= 0) {
+        step.activation_step = act;
+        step.activation = g.node(s.order[act]).def->activation;
+        s.steps[act].fused_away = true;
+      }
+      continue;
+    }
+    if (head.def->activation_grad != Activation::none && head.inputs.size() == 2 && head.outputs.size() == 1) {
+      const ValueId grad = head.outputs[0];
+      const std::int32_t reader = only_reader(s, g, grad);
+      if (reader < 0 || s.steps[reader].fused_away || s.steps[reader].fused()) continue;
+      const Node& consumer = g.node(s.order[reader]);
+      const int input = consumer.def->grad_prologue_input;
+      if (!consumer.def->forward_with_grad_prologue || input < 0 || input >= static_cast<int>(consumer.inputs.size()) ||
+          consumer.inputs[static_cast<std::size_t>(input)] != grad || !same_type(g, head.inputs[1], grad) ||
+          !ready_at(g, producer, consumer, pos, grad))
+        continue;
+      step.prologue_reader = reader;
+      step.activation = head.def->activation_grad;
+      s.steps[reader].fused_away = true;
+    }
+  }
+}
+
 void describe_steps(Schedule& s, const Graph& g) {
-  for (Step& step : s.steps) {
-    step.zero_fill = !g.node(step.node).def->writes_every_output;
+  for (std::size_t pos = 0; pos < s.steps.size(); ++pos) {
+    Step& step = s.steps[pos];
+    const std::int32_t kernel_node = step.prologue_reader >= 0 ? s.order[step.prologue_reader] : step.node;
+    step.zero_fill = !g.node(kernel_node).def->writes_every_output;
     step.reads.clear();
     step.writes.clear();
     if (step.fused_away) continue;
-    std::vector<std::int32_t> members = {step.node};
-    if (step.affine >= 0) members.push_back(s.order[step.affine]);
-    if (step.activation_step >= 0) members.push_back(s.order[step.activation_step]);
     std::vector<ValueId> internal;
+    std::vector<std::int32_t> members;
+    for (std::int32_t m : step.members(static_cast<std::int32_t>(pos))) members.push_back(s.order[m]);
     for (std::int32_t m : members) {
       for (ValueId in : g.node(m).inputs)
-        if (!contains(internal, in)) step.reads.push_back(in);
+        if (!contains(internal, in) && !contains(step.reads, in)) step.reads.push_back(in);
       // Outputs of earlier members are computed inside the group.
       for (ValueId out : g.node(m).outputs) internal.push_back(out);
     }
+    // The last member's outputs; an epilogue replaces only the head's output 0.
     step.writes = g.node(members.back()).outputs;
+    if (step.prologue_reader < 0 && members.size() > 1) {
+      const std::vector<ValueId>& head_outputs = g.node(members.front()).outputs;
+      step.writes.insert(step.writes.end(), head_outputs.begin() + 1, head_outputs.end());
+    }
   }
+  // A fused step reads its members' inputs where it runs: each value's last reader again.
+  for (ValueState& state : s.values) state.last_reader = -1;
+  for (std::size_t pos = 0; pos < s.steps.size(); ++pos)
+    for (ValueId in : s.steps[pos].reads) s.values[in].last_reader = static_cast<std::int32_t>(pos);
 }
 
 namespace {
@@ -179,7 +284,8 @@ void assign_slots(Schedule& s, const Graph& g) {
     for (std::size_t i = 0; i < step.writes.size(); ++i) {
       const ValueId out = step.writes[i];
       if (s.values[out].kept) continue;
-      if (step.fused() && s.values[out].last_reader < 0) continue;  // unused outputs a fused kernel never writes
+      // Unused outputs of the affine node a convolution folds in are never written.
+      if (step.affine >= 0 && s.values[out].last_reader < 0) continue;
       const TensorType& type = g.value(out).type;
       std::int32_t slot = i == 0 && !step.fused() ? in_place_slot(s, g, node, pos, type) : -1;
       if (slot >= 0) taken.push_back(node.inputs[static_cast<std::size_t>(node.def->in_place_input)]);
@@ -187,7 +293,7 @@ void assign_slots(Schedule& s, const Graph& g) {
       s.values[out].slot = slot;
     }
     std::vector<ValueId> released;
-    for (ValueId in : node.inputs) {
+    for (ValueId in : step.reads) {
       const ValueState& state = s.values[in];
       const bool dying = g.value(in).kind == ValueKind::result && !state.kept && state.slot >= 0 &&
                          state.last_reader == static_cast<std::int32_t>(pos);
@@ -245,7 +351,10 @@ Schedule build_schedule(const Graph& g, const Options& options, std::vector<Valu
   prune(s, g);
   liveness(s, g);
   measure_peak(s, g);
-  if (!options.check_numerics) fuse_inference_epilogues(s, g);  // its errors name single nodes
+  if (options.fuse && !options.check_numerics) {  // check_numerics names single nodes
+    fuse_inference_epilogues(s, g);
+    fuse_training_steps(s, g);
+  }
   describe_steps(s, g);
   assign_slots(s, g);
   dependency_edges(s);

@@ -259,8 +259,16 @@ class Executor {
 
   static void run_step(const Plan& plan, State& state, std::size_t pos, const RunSettings& settings) {
     const Step& step = plan.schedule_.steps[pos];
-    if (step.fused()) {
+    if (step.affine >= 0) {
       run_fused(plan, state, pos, settings);
+      return;
+    }
+    if (step.prologue_reader >= 0) {
+      run_with_grad_prologue(plan, state, pos, settings);
+      return;
+    }
+    if (step.fused()) {
+      run_with_residual_epilogue(plan, state, pos, settings);
       return;
     }
     const Node& node = plan.graph_.node(step.node);
@@ -292,6 +300,45 @@ class Executor {
     KernelContext context(head, inputs, {y}, settings.step_seed, settings.batch);
     const ChannelEpilogue epilogue{.scale = scale.data(), .shift = shift.data(), .activation = step.activation};
     head.def->forward_with_epilogue(head.parsed_attrs, context, epilogue);
+  }
+
+  // A kernel with the residual add and the activation after it folded in (fuse_training_steps):
+  // it writes the activation's output as its output 0, and its own other outputs.
+  static void run_with_residual_epilogue(const Plan& plan, State& state, std::size_t pos, const RunSettings& settings) {
+    const Schedule& s = plan.schedule_;
+    const Step& step = s.steps[pos];
+    const Node& head = plan.graph_.node(step.node);
+    std::vector<const Tensor*> inputs = bound_inputs(plan, state, head);
+    const Tensor* residual = nullptr;
+    if (step.residual_step >= 0) {
+      const Node& sum = plan.graph_.node(s.order[static_cast<std::size_t>(step.residual_step)]);
+      residual = state.bound[sum.inputs[0] == head.outputs[0] ? sum.inputs[1] : sum.inputs[0]];
+    }
+    std::vector<const Tensor*> read = inputs;
+    read.push_back(residual);
+    std::vector<Tensor*> outputs;
+    for (ValueId out : step.writes) outputs.push_back(output_buffer(plan, state, step, out, read));
+    KernelContext context(head, inputs, outputs, settings.step_seed, settings.batch);
+    const ChannelEpilogue epilogue{.activation = step.activation, .residual = residual};
+    head.def->forward_with_epilogue(head.parsed_attrs, context, epilogue);
+  }
+
+  // An activation's gradient computed inside its only reader's kernel (fuse_training_steps): the
+  // reader's kernel runs here with the activation gradient's dy in place of its result.
+  static void run_with_grad_prologue(const Plan& plan, State& state, std::size_t pos, const RunSettings& settings) {
+    const Schedule& s = plan.schedule_;
+    const Step& step = s.steps[pos];
+    const Node& head = plan.graph_.node(step.node);
+    const Node& reader = plan.graph_.node(s.order[static_cast<std::size_t>(step.prologue_reader)]);
+    std::vector<const Tensor*> inputs;
+    for (ValueId in : reader.inputs) inputs.push_back(in == head.outputs[0] ? state.bound[head.inputs[1]] : state.bound[in]);
+    std::vector<const Tensor*> read = inputs;
+    read.push_back(state.bound[head.inputs[0]]);
+    std::vector<Tensor*> outputs;
+    for (ValueId out : step.writes) outputs.push_back(output_buffer(plan, state, step, out, read));
+    KernelContext context(reader, inputs, outputs, settings.step_seed, settings.batch);
+    const ActivationGradPrologue prologue{.activation = step.activation, .y = state.bound[head.inputs[0]]};
+    reader.def->forward_with_grad_prologue(reader.parsed_attrs, context, prologue);
   }
 
   static void check_node(const Graph& g, const Node& node, const std::vector<const Tensor*>& inputs,

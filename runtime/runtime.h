@@ -31,6 +31,9 @@ struct Options {
   // runs, unless the op asks for zero-filled outputs, so a kernel that claims writes_every_output
   // but leaves cells unwritten yields NaN instead of a stale value that happens to pass.
   bool poison_buffers = false;
+  // Fold adjacent nodes into one kernel where the results stay bitwise the same (runtime/passes.h);
+  // off only to measure what the fusions gain.
+  bool fuse = true;
 };
 
 // Tensors handed to a run, by value name. Parameters and state are usually a model's TensorMap.

@@ -152,7 +152,9 @@ TEST(KernelsIsa, EverySupportedPathMatchesTheReference) {
         EXPECT_EQ(gradient, direct::Method::none);
         continue;
       }
-      if (l.k == 3 && g.ow >= 12) EXPECT_NE(forward, direct::Method::none);
+      if (l.k == 3 && g.ow >= 12) {
+        EXPECT_NE(forward, direct::Method::none);
+      }
       if (forward != direct::Method::none) {
         std::vector<float> packed(static_cast<std::size_t>(direct::packed_filter_size(g)));
         direct::pack_filters(g, r.w.data(), packed.data());
@@ -184,7 +186,9 @@ TEST(KernelsIsa, ForcingDirectKernelsOnTheBaselineFails) {
 
 TEST(KernelsIsa, ForcingAPathTheCpuLacksFails) {
   for (Isa isa : kAllIsas)
-    if (!isa_supported(isa)) EXPECT_THROW(force_isa(isa), Error) << isa_name(isa);
+    if (!isa_supported(isa)) {
+      EXPECT_THROW(force_isa(isa), Error) << isa_name(isa);
+    }
 }
 
 }  // namespace

@@ -91,7 +91,7 @@ struct Measurement {
 // Times `steps` training steps, then `steps` inference runs, of zoo model `name` at one batch size
 // and thread count, each after `warmup` untimed ones.
 Measurement measure(const std::string& name, std::int64_t batch, int threads, int steps, int warmup, bool check_memory,
-                    const std::string& what) {
+                    const std::string& what, bool fuse) {
   // Training: the trainer's own step (forward, backward, the divergence checks, SGD with momentum
   // 0.9, weight decay 5e-4 and a constant lr 0.05) on one random batch of `batch` images.
   Model model;
@@ -102,10 +102,10 @@ Measurement measure(const std::string& name, std::int64_t batch, int threads, in
   const BatchShape shape(batch, sig.sample_shape(g), sig.classes(g));
   train::Trainer trainer(model, shape, nullptr,
                          {.epochs = 1, .batch = batch, .sgd = {.lr = 0.05, .momentum = 0.9, .weight_decay = 5e-4},
-                          .schedule = "constant", .threads = threads});
+                          .schedule = "constant", .threads = threads, .fuse = fuse});
   // Inference: the same network with running statistics, logits only.
   Graph infer = models::build_model(name, {.batch = batch, .training = false});
-  runtime::Plan infer_plan = runtime::compile(infer, {.threads = threads}, {models::ModelSignature::of(infer).logits});
+  runtime::Plan infer_plan = runtime::compile(infer, {.threads = threads, .fuse = fuse}, {models::ModelSignature::of(infer).logits});
   if (check_memory) {
     // Counted before the batch is made: both plans' peaks (each plan keeps its run buffers for the
     // next run, so both are alive at the end), the parameters and state, the momentum buffers and
@@ -393,7 +393,8 @@ int run_sweep(const po::variables_map& vm, const std::string& name, int steps, i
         const int point_steps = static_cast<int>(std::max<std::int64_t>(steps, (min_images + batch - 1) / batch));
         progress.point(rows.size(), thread_counts.size() * batches.size(), batch, threads, point_steps);
         rows.push_back(measure(name, batch, threads, point_steps, warmup, !vm["ignore-memory-check"].as<bool>(),
-                               "bench --sweep of '" + name + "' at batch " + std::to_string(batch) + " (lower --max-batch)"));
+                               "bench --sweep of '" + name + "' at batch " + std::to_string(batch) + " (lower --max-batch)",
+                               !vm["no-fusion"].as<bool>()));
       }
   }
   if (!csv_path.empty()) write_file_atomically(csv_path, sweep_csv(name, isa, cpu, rows));
@@ -442,6 +443,7 @@ int run_bench(const std::vector<std::string>& args) {
       "warmup", po::value<int>()->default_value(3), "untimed steps first")(
       "json", "print one JSON object instead of text")(
       "ignore-memory-check", po::bool_switch(), "run even if the plans need more memory than is available")(
+      "no-fusion", po::bool_switch(), "run every node as its own kernel (to measure what fusion gains)")(
       "sweep", po::bool_switch(), "measure batch 1, 2, 4, ..., --max-batch for each of --sweep-threads")(
       "max-batch", po::value<std::int64_t>()->default_value(256), "--sweep: the largest batch (a power of two)")(
       "sweep-threads", po::value<std::string>()->default_value("1,2"), "--sweep: comma-separated thread counts")(
@@ -480,7 +482,7 @@ int run_bench(const std::vector<std::string>& args) {
   const std::int64_t batch = int_at_least(vm, "batch", 1);
   const int threads = threads_option(vm);
   const Measurement m = measure(name, batch, threads, steps, warmup, !vm["ignore-memory-check"].as<bool>(),
-                                "bench of '" + name + "' with --batch " + std::to_string(batch));
+                                "bench of '" + name + "' with --batch " + std::to_string(batch), !vm["no-fusion"].as<bool>());
   if (vm.count("json")) {
     nlohmann::json j = {{"model", name},
                         {"batch", batch},

@@ -26,7 +26,8 @@ int run_profile(const std::vector<std::string>& args) {
       "iterations", po::value<int>()->default_value(10), "timed runs (after 2 warm-up runs)")(
       "inference", "profile the forward pass in inference mode instead of a training step")(
       "top", po::value<int>()->default_value(0), "list only the N slowest nodes (0: all, in run order)")(
-      "ignore-memory-check", po::bool_switch(), "run even if the plan needs more memory than is available");
+      "ignore-memory-check", po::bool_switch(), "run even if the plan needs more memory than is available")(
+      "no-fusion", po::bool_switch(), "run every node as its own kernel (to measure what fusion gains)");
   po::variables_map vm;
   if (!parse("profile", "FILE | MODEL | --model NAME [--batch N] [--threads N] [--iterations N] [--inference] [--top N]",
              options, positional, args, vm))
@@ -57,7 +58,7 @@ int run_profile(const std::vector<std::string>& args) {
   const std::int64_t classes = sig.logits != kNoValue ? sig.classes(g) : 10;
   // The batch the graph runs at: a FILE keeps its own (an .onnx FILE's is 1) unless --batch is given.
   const std::string batch = std::to_string(sig.image != kNoValue ? sig.batch(g) : vm["batch"].as<std::int64_t>());
-  runtime::Plan plan = runtime::compile(g, {.threads = threads});
+  runtime::Plan plan = runtime::compile(g, {.threads = threads, .fuse = !vm["no-fusion"].as<bool>()});
   if (!vm["ignore-memory-check"].as<bool>()) {
     // Counted before the random batch is made: the plan's peak (intermediates under liveness),
     // the parameters and state it reads, and the batch it is fed.
@@ -76,20 +77,31 @@ int run_profile(const std::vector<std::string>& args) {
     runtime::run_profiled(plan, feeds, static_cast<std::uint64_t>(i + 2), seconds);
     for (std::size_t p = 0; p < seconds.size(); ++p) total[p] += seconds[p];
   }
+  // A fused step (runtime/passes.h) is one row named by its nodes' ops joined by '+'; the nodes
+  // it absorbed have no row of their own.
+  const runtime::Schedule& schedule = plan.schedule();
+  auto step_ops = [&](std::size_t p) {
+    std::string ops;
+    for (std::int32_t m : schedule.steps[p].members(static_cast<std::int32_t>(p)))
+      ops += (ops.empty() ? "" : "+") + g.node(plan.order()[static_cast<std::size_t>(m)]).op;
+    return ops;
+  };
   double all = 0, forward = 0, backward = 0;
   std::map<std::string, std::pair<double, int>> per_op;
+  std::vector<std::size_t> rows;
   for (std::size_t p = 0; p < total.size(); ++p) {
+    if (schedule.steps[p].fused_away) continue;
+    rows.push_back(p);
     total[p] /= iterations;
     const Node& node = g.node(plan.order()[p]);
     all += total[p];
     (node.backward ? backward : forward) += total[p];
-    auto& [time, count] = per_op[node.op + (node.backward ? " (backward)" : "")];
+    auto& [time, count] = per_op[step_ops(p) + (node.backward ? " (backward)" : "")];
     time += total[p];
     ++count;
   }
 
-  std::vector<std::size_t> rows(total.size());
-  for (std::size_t p = 0; p < rows.size(); ++p) rows[p] = p;
+  const std::size_t steps_run = rows.size();
   if (top > 0) {
     std::stable_sort(rows.begin(), rows.end(), [&](std::size_t a, std::size_t b) { return total[a] > total[b]; });
     rows.resize(std::min<std::size_t>(rows.size(), static_cast<std::size_t>(top)));
@@ -97,18 +109,18 @@ int run_profile(const std::vector<std::string>& args) {
   std::printf("%-4s %-9s %-26s %-44s %-18s %10s %6s\n", "#", "pass", "op", "node", "output", "ms", "share");
   for (std::size_t p : rows) {
     const Node& node = g.node(plan.order()[p]);
-    std::string shape = node.outputs.empty() ? "" : to_string(g.value(node.outputs[0]).type.shape);
+    const std::vector<ValueId>& writes = schedule.steps[p].writes;
+    std::string shape = writes.empty() ? "" : to_string(g.value(writes[0]).type.shape);
     std::printf("%-4zu %-9s %-26s %-44s %-18s %10.3f %5.1f%%\n", p, node.backward ? "backward" : "forward",
-                node.op.c_str(), node.name.c_str(), shape.c_str(), 1000 * total[p], 100 * total[p] / all);
+                step_ops(p).c_str(), node.name.c_str(), shape.c_str(), 1000 * total[p], 100 * total[p] / all);
   }
   std::printf("\nper op:\n");
   std::vector<std::pair<std::string, std::pair<double, int>>> ops(per_op.begin(), per_op.end());
   std::sort(ops.begin(), ops.end(), [](const auto& a, const auto& b) { return a.second.first > b.second.first; });
   for (const auto& [op, entry] : ops)
     std::printf("  %-40s %4d nodes %10.3f ms %5.1f%%\n", op.c_str(), entry.second, 1000 * entry.first, 100 * entry.first / all);
-  std::printf("\nforward %.3f ms, backward %.3f ms, total %.3f ms per run (%zu nodes, %d runs, batch %s)\n",
-              1000 * forward, 1000 * backward, 1000 * all, total.size(), iterations,
-              batch.c_str());
+  std::printf("\nforward %.3f ms, backward %.3f ms, total %.3f ms per run (%zu nodes in %zu steps, %d runs, batch %s)\n",
+              1000 * forward, 1000 * backward, 1000 * all, total.size(), steps_run, iterations, batch.c_str());
   return kExitOk;
 }
 

@@ -491,7 +491,7 @@ Trainer::StepPlan Trainer::build_step_plan(std::int64_t batch) const {
     p.state_updates.emplace_back(g.value(state).name, next);
     fetch.push_back(next);
   }
-  p.plan = runtime::compile(g, {.threads = options_.threads, .check_numerics = options_.check_numerics}, fetch);
+  p.plan = runtime::compile(g, {.threads = options_.threads, .check_numerics = options_.check_numerics, .fuse = options_.fuse}, fetch);
   return p;
 }
 

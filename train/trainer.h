@@ -29,6 +29,7 @@ struct TrainOptions {
   int threads = 0;                  // 0: all cores
   std::int64_t eval_batch = 500;
   bool check_numerics = false;
+  bool fuse = true;  // runtime::Options::fuse (off only to measure what fusion gains)
   // Data-parallel training. `batch` stays the global batch: each of the communicator's processes
   // computes its contiguous share of every batch, in `accumulate` micro-batches run one after
   // another, and the shares are combined in the canonical tree (graph/batch_slice.h), so the result
