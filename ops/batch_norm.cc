@@ -10,13 +10,9 @@
 
 #include "graph/op.h"
 #include "ops/kernels/channels.h"
-#include "ops/kernels/lane_sum.h"
+#include "ops/kernels/channel_runs.h"
 #include "ops/kernels/parallel.h"
 #include "ops/ops.h"
-
-// The lane lambdas below return 8-double vectors (lane_sum.h); they inline, so GCC's note that
-// such returns pass differently without AVX-512 does not apply.
-#pragma GCC diagnostic ignored "-Wpsabi"
 
 namespace dagrad::ops {
 namespace {
@@ -78,19 +74,6 @@ template <class T> double inference_invstd(T running_var, double eps) {
   return 1.0 / std::sqrt(static_cast<double>(running_var) + eps);
 }
 
-// y = T(x * scale + shift) over one run of `n` elements; with an epilogue, rounded to T (the
-// stored y), then + residual rounded to T (add), then relu: the separate ops' arithmetic, so a
-// fused step gives their bits.
-template <class T, bool kResidual, bool kRelu>
-void normalize_run(std::int64_t n, const T* in, const T* residual, T* out, double scale, double shift) {
-  kernels::lane_map(n, out, [=](auto at) {
-    auto v = at(in) * scale + shift;
-    if constexpr (kResidual) v = kernels::round_to<T>(kernels::round_to<T>(v) + at(residual));
-    if constexpr (kRelu) v = kernels::where_positive(v, v);
-    return v;
-  });
-}
-
 template <class T> void forward(const BatchNormAttrs& a, KernelContext& k, const ChannelEpilogue& epilogue) {
   const kernels::ChannelLayout l = kernels::channel_layout(k.input(0).shape());
   const T* x = k.input(0).data<T>().data();
@@ -105,6 +88,7 @@ template <class T> void forward(const BatchNormAttrs& a, KernelContext& k, const
   T* running_var_out = k.output(4).data<T>().data();
   const T* residual = epilogue.residual ? epilogue.residual->data<T>().data() : nullptr;
   const bool relu = epilogue.activation == Activation::relu;
+  const kernels::ChannelRuns<T>& runs = kernels::channel_runs<T>();
   const double momentum = a.momentum;
   std::vector<double> mean(static_cast<std::size_t>(l.channels)), invstd(mean.size());
   auto normalize = [&](std::int64_t c) {
@@ -114,12 +98,7 @@ template <class T> void forward(const BatchNormAttrs& a, KernelContext& k, const
     const auto [scale, shift] = channel_map(gamma[c], beta[c], mu, is);
     for (std::int64_t n = 0; n < l.batch; ++n) {
       const std::int64_t at = l.offset(n, c);
-      if (residual)
-        relu ? normalize_run<T, true, true>(l.inner, x + at, residual + at, y + at, scale, shift)
-             : normalize_run<T, true, false>(l.inner, x + at, residual + at, y + at, scale, shift);
-      else
-        relu ? normalize_run<T, false, true>(l.inner, x + at, nullptr, y + at, scale, shift)
-             : normalize_run<T, false, false>(l.inner, x + at, nullptr, y + at, scale, shift);
+      runs.normalize(l.inner, x + at, residual ? residual + at : nullptr, relu, y + at, scale, shift);
     }
   };
   if (a.training) {
@@ -136,16 +115,10 @@ template <class T> void forward(const BatchNormAttrs& a, KernelContext& k, const
     const double count = static_cast<double>(slice.global_batch_or(l.batch) * l.inner);
     std::vector<double> sums(mean.size());
     auto add_values = [&](std::int64_t n, std::int64_t c, double* acc) {
-      const T* run = x + l.offset(n, c);
-      acc[0] += kernels::lane_sum(l.inner, [run](auto at) { return at(run); });
+      acc[0] += runs.sum(l.inner, x + l.offset(n, c));
     };
     auto add_squared_deviations = [&](std::int64_t n, std::int64_t c, double* acc) {
-      const T* run = x + l.offset(n, c);
-      const double mu = mean[static_cast<std::size_t>(c)];
-      acc[0] += kernels::lane_sum(l.inner, [run, mu](auto at) {
-        const auto d = at(run) - mu;
-        return d * d;
-      });
+      acc[0] += runs.squared_deviations(l.inner, x + l.offset(n, c), mean[static_cast<std::size_t>(c)]);
     };
     auto statistics = [&](std::int64_t c) {
       const double var = sums[static_cast<std::size_t>(c)] / count;

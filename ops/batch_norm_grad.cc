@@ -7,13 +7,9 @@
 
 #include "graph/op.h"
 #include "ops/kernels/channels.h"
-#include "ops/kernels/lane_sum.h"
+#include "ops/kernels/channel_runs.h"
 #include "ops/kernels/parallel.h"
 #include "ops/ops.h"
-
-// The lane lambdas below return 8-double vectors (lane_sum.h); they inline, so GCC's note that
-// such returns pass differently without AVX-512 does not apply.
-#pragma GCC diagnostic ignored "-Wpsabi"
 
 namespace dagrad::ops {
 namespace {
@@ -22,8 +18,8 @@ struct BatchNormGradAttrs {
   template <class V> void fields(V& v) { v("training", training); }
 };
 
-// kMasked: dy is relu_grad(y, dy) computed on the fly from the relu's output y (a fused step).
-template <class T, bool kMasked> void forward(const BatchNormGradAttrs& a, KernelContext& k, const T* relu_y) {
+// relu_y not null: dy is relu_grad(relu_y, dy), computed on the fly (a fused step).
+template <class T> void forward(const BatchNormGradAttrs& a, KernelContext& k, const T* relu_y) {
   const kernels::ChannelLayout l = kernels::channel_layout(k.input(0).shape());
   const T* x = k.input(0).data<T>().data();
   const T* gamma = k.input(1).data<T>().data();
@@ -34,13 +30,7 @@ template <class T, bool kMasked> void forward(const BatchNormGradAttrs& a, Kerne
   T* dgamma = k.output(1).data<T>().data();
   T* dbeta = k.output(2).data<T>().data();
   const std::size_t channels = static_cast<std::size_t>(l.channels);
-  // The gradient reaching y at one run's accessor `at`.
-  auto gradient_at = [](const T* yr, const T* dyr, auto at) {
-    if constexpr (kMasked)
-      return kernels::where_positive(at(yr), at(dyr));
-    else
-      return at(dyr);
-  };
+  const kernels::ChannelRuns<T>& runs = kernels::channel_runs<T>();
   // sums[0][c] = sum(dy), sums[1][c] = sum(dy * xhat) over the batch in the canonical order (per
   // image lane sums over the contiguous H*W run). dbeta and dgamma are this run's own sums (rounded
   // per group, batch_groups.h): the trainer combines parameter gradients across a step's slices.
@@ -49,19 +39,9 @@ template <class T, bool kMasked> void forward(const BatchNormGradAttrs& a, Kerne
   T* const own[2] = {dbeta, dgamma};
   auto term = [&](std::int64_t n, std::int64_t c, double* acc) {
     const std::int64_t offset = l.offset(n, c);
-    const T* xr = x + offset;
-    const T* dyr = dy + offset;
-    const T* yr = kMasked ? relu_y + offset : nullptr;
-    const double mu = mean[c], is = invstd[c];
     double run_dy, run_dy_xhat;
-    kernels::lane_sum2(
-        l.inner,
-        [=](auto at, auto& a_dy, auto& a_dy_xhat) {
-          const auto d = gradient_at(yr, dyr, at);
-          a_dy += d;
-          a_dy_xhat += d * (at(xr) - mu) * is;
-        },
-        run_dy, run_dy_xhat);
+    runs.gradient_sums(l.inner, x + offset, dy + offset, relu_y ? relu_y + offset : nullptr, mean[c], invstd[c], run_dy,
+                       run_dy_xhat);
     acc[0] += run_dy;
     acc[1] += run_dy_xhat;
   };
@@ -75,14 +55,8 @@ template <class T, bool kMasked> void forward(const BatchNormGradAttrs& a, Kerne
     const double k_dy = factor, k_x = -factor / count * is * sum_dy_xhat, k_0 = -factor / count * sum_dy;
     for (std::int64_t n = 0; n < l.batch; ++n) {
       const std::int64_t offset = l.offset(n, c);
-      const T* xr = x + offset;
-      const T* dyr = dy + offset;
-      const T* yr = kMasked ? relu_y + offset : nullptr;
-      if (a.training)
-        kernels::lane_map(l.inner, dx + offset,
-                          [=](auto at) { return k_dy * gradient_at(yr, dyr, at) + k_x * (at(xr) - mu) + k_0; });
-      else
-        kernels::lane_map(l.inner, dx + offset, [=](auto at) { return gradient_at(yr, dyr, at) * factor; });
+      runs.input_gradient(l.inner, a.training ? x + offset : nullptr, dy + offset, relu_y ? relu_y + offset : nullptr,
+                          dx + offset, k_dy, k_x, mu, k_0);
     }
   };
   if (!(a.training && slice.combiner)) {
@@ -122,7 +96,7 @@ void register_batch_norm_grad(OpRegistry& registry) {
         return std::vector{c.input(0), per_channel, per_channel};
       },
       .forward = [](const BatchNormGradAttrs& a, KernelContext& k) {
-        dispatch_float(k.input(0).dtype(), [&]<class T>() { forward<T, false>(a, k, nullptr); });
+        dispatch_float(k.input(0).dtype(), [&]<class T>() { forward<T>(a, k, static_cast<const T*>(nullptr)); });
       },
       // relu_grad(y, dy) -> batch_norm_grad, the backward of relu(batch_norm(x)), in one sweep.
       .grad_prologue_input = 4,
@@ -131,7 +105,7 @@ void register_batch_norm_grad(OpRegistry& registry) {
             p.y->dtype() != k.input(4).dtype())
           fail("op 'batch_norm_grad' node '", k.node().name, "': its dy prologue takes relu's output of dy's shape ",
                to_string(k.input(4).shape()));
-        dispatch_float(k.input(0).dtype(), [&]<class T>() { forward<T, true>(a, k, p.y->data<T>().data()); });
+        dispatch_float(k.input(0).dtype(), [&]<class T>() { forward<T>(a, k, p.y->data<T>().data()); });
       },
       .batch_reduction = [](const BatchNormGradAttrs&, const BatchContext&) { return BatchReduction::canonical; },
   }));
