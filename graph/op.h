@@ -143,7 +143,8 @@ struct ChannelEpilogue {
   const double* shift = nullptr;
   Activation activation = Activation::none;
   // Added elementwise (in T, after the affine map, before the activation) when not null: a
-  // residual add(y, residual) of the same shape folded in (OpSpec::epilogue_residual).
+  // residual add(y, residual) of the same shape folded in (OpSpec::epilogue_residual). scale and
+  // shift may then be null: no affine map.
   const Tensor* residual = nullptr;
 };
 
@@ -246,9 +247,9 @@ template <class A> struct OpSpec {
   Activation activation = Activation::none;
   // A kernel that can apply a ChannelEpilogue to output 0 (conv2d); runs as forward otherwise.
   std::function<void(const A&, KernelContext&, const ChannelEpilogue&)> forward_with_epilogue;
-  // forward_with_epilogue applies no affine map (scale and shift stay null) but adds the epilogue's
-  // residual before the activation: the op computes its own per-channel map (batch_norm, whose
-  // training-mode y feeds add and relu in a residual network).
+  // forward_with_epilogue also adds the epilogue's residual (after the affine map, before the
+  // activation), and takes an epilogue without an affine map (scale and shift null): batch_norm,
+  // whose training-mode y feeds add and relu in a residual network, and conv2d (relu(conv + r)).
   bool epilogue_residual = false;
   // The op is y = x0 + x1 in T, elementwise where the shapes are equal (add): the residual sum a
   // kernel with epilogue_residual can absorb.

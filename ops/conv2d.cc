@@ -4,19 +4,37 @@
 // convolutions (conv2d_grad_input, conv2d_grad_filter) plus a reduction of dy for the bias.
 #include "graph/op.h"
 #include "ops/kernels/conv.h"
+#include "ops/kernels/elementwise.h"
 #include "ops/ops.h"
 
 namespace dagrad::ops {
 namespace {
 using Conv2dAttrs = kernels::Conv2dParams;
 
-// The forward kernel, with an optional epilogue applied to each image while it is in cache.
+// The forward kernel, with an optional epilogue applied to each image while it is in cache. A
+// residual sum (and the activation after it) follows in one sweep over the output: y = relu(y + r)
+// in T, the separate add's and relu's arithmetic.
 void forward(const Conv2dAttrs& a, KernelContext& k, const ChannelEpilogue* epilogue) {
   kernels::ConvGeometry g = kernels::conv_geometry(k.input(0).shape(), k.input(1).shape(), a.spec());
+  if (epilogue && epilogue->residual &&
+      (epilogue->residual->shape() != k.output(0).shape() || epilogue->residual->dtype() != k.input(0).dtype()))
+    fail("op 'conv2d' node '", k.node().name, "': the residual added to y is ", to_string(epilogue->residual->shape()),
+         ", y is ", to_string(k.output(0).shape()));
   dispatch_float(k.input(0).dtype(), [&]<class T>() {
     const T* bias = k.num_inputs() == 3 ? k.input(2).data<T>().data() : nullptr;
-    kernels::conv_forward<T>(g, k.input(0).data<T>().data(), k.input(1).data<T>().data(), bias,
-                             k.output(0).data<T>().data(), epilogue);
+    T* y = k.output(0).data<T>().data();
+    if (!epilogue || !epilogue->residual) {
+      kernels::conv_forward<T>(g, k.input(0).data<T>().data(), k.input(1).data<T>().data(), bias, y, epilogue);
+      return;
+    }
+    const ChannelEpilogue affine{.scale = epilogue->scale, .shift = epilogue->shift};
+    kernels::conv_forward<T>(g, k.input(0).data<T>().data(), k.input(1).data<T>().data(), bias, y,
+                             affine.scale ? &affine : nullptr);
+    const T* r = epilogue->residual->data<T>().data();
+    if (epilogue->activation == Activation::relu)
+      kernels::map_elementwise(k.output(0).numel(), y, [](T v, T s) { v = v + s; return v > T(0) ? v : T(0); }, y, r);
+    else
+      kernels::map_elementwise(k.output(0).numel(), y, [](T v, T s) { return T(v + s); }, y, r);
   });
 }
 }  // namespace
@@ -106,6 +124,7 @@ void register_conv2d(OpRegistry& registry) {
         return c.times_dims(c.product({2, element_count(c.output(0))}), c.input(1), 1);
       },
       .forward_with_epilogue = [](const Conv2dAttrs& a, KernelContext& k, const ChannelEpilogue& e) { forward(a, k, &e); },
+      .epilogue_residual = true,
   }));
 }
 

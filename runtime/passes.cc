@@ -69,64 +69,6 @@ void measure_peak(Schedule& s, const Graph& g) {
   }
 }
 
-namespace {
-// The position of v's only reader when that reader takes v as input 0 and satisfies `fits`; -1 otherwise.
-template <class Fits> std::int32_t sole_reader(const Schedule& s, const Graph& g, ValueId v, Fits fits) {
-  if (s.values[v].kept) return -1;
-  std::int32_t found = -1;
-  for (std::size_t pos = 0; pos < s.order.size(); ++pos)
-    for (ValueId in : g.node(s.order[pos]).inputs)
-      if (in == v) {
-        if (found >= 0) return -1;
-        found = static_cast<std::int32_t>(pos);
-      }
-  if (found < 0) return -1;
-  const Node& reader = g.node(s.order[found]);
-  return reader.inputs[0] == v && fits(reader) ? found : -1;
-}
-
-// An affine node can fold into the kernel before it when its parameters are fed (available at the
-// kernel's position) and its outputs other than y are neither fetched nor read.
-bool foldable_affine(const Schedule& s, const Graph& g, const Node& node) {
-  const OpDef& def = *node.def;
-  if (!def.is_channel_affine || !def.is_channel_affine(node.parsed_attrs)) return false;
-  for (std::size_t i = 1; i < node.inputs.size(); ++i)
-    if (g.value(node.inputs[i]).kind == ValueKind::result) return false;
-  for (std::size_t i = 1; i < node.outputs.size(); ++i)
-    if (s.values[node.outputs[i]].kept || s.values[node.outputs[i]].last_reader >= 0) return false;
-  return true;
-}
-}  // namespace
-
-void fuse_inference_epilogues(Schedule& s, const Graph& g) {
-  for (std::size_t pos = 0; pos < s.order.size(); ++pos) {
-    Step& step = s.steps[pos];
-    const Node& head = g.node(step.node);
-    if (step.fused_away || !head.def->forward_with_epilogue || head.outputs.size() != 1 ||
-        !is_float(g.value(head.outputs[0]).type.dtype))
-      continue;
-    const std::int32_t affine =
-        sole_reader(s, g, head.outputs[0], [&](const Node& n) { return foldable_affine(s, g, n); });
-    if (affine < 0) continue;
-    step.affine = affine;
-    s.steps[affine].fused_away = true;
-    const ValueId affine_out = g.node(s.order[affine]).outputs[0];
-    const std::int32_t act = sole_reader(s, g, affine_out, [](const Node& n) {
-      return n.def->activation != Activation::none && n.inputs.size() == 1 && n.outputs.size() == 1;
-    });
-    if (act < 0) continue;
-    step.activation_step = act;
-    step.activation = g.node(s.order[act]).def->activation;
-    s.steps[act].fused_away = true;
-  }
-}
-
-std::vector<std::int32_t> Step::members(std::int32_t self) const {
-  std::vector<std::int32_t> positions = {self};
-  for (std::int32_t p : {affine, residual_step, activation_step, prologue_reader})
-    if (p >= 0) positions.push_back(p);
-  return positions;
-}
 
 namespace {
 // The position of v's only reader (reading it once, at any input), -1 if v is fetched or read by
@@ -154,10 +96,94 @@ std::vector<std::int32_t> producer_positions(const Schedule& s, const Graph& g) 
 bool same_type(const Graph& g, ValueId a, ValueId b) { return g.value(a).type == g.value(b).type; }
 
 // Whether every input of node is ready at position `pos` (fed, or computed before it), apart from `skip`.
-bool ready_at(const Graph& g, const std::vector<std::int32_t>& producer, const Node& node, std::int32_t pos, ValueId skip) {
+bool ready_at(const std::vector<std::int32_t>& producer, const Node& node, std::int32_t pos, ValueId skip) {
   return std::all_of(node.inputs.begin(), node.inputs.end(), [&](ValueId in) { return in == skip || producer[in] < pos; });
 }
 }  // namespace
+
+namespace {
+// The position of v's only reader when that reader takes v as input 0 and satisfies `fits`; -1 otherwise.
+template <class Fits> std::int32_t sole_reader(const Schedule& s, const Graph& g, ValueId v, Fits fits) {
+  if (s.values[v].kept) return -1;
+  std::int32_t found = -1;
+  for (std::size_t pos = 0; pos < s.order.size(); ++pos)
+    for (ValueId in : g.node(s.order[pos]).inputs)
+      if (in == v) {
+        if (found >= 0) return -1;
+        found = static_cast<std::int32_t>(pos);
+      }
+  if (found < 0) return -1;
+  const Node& reader = g.node(s.order[found]);
+  return reader.inputs[0] == v && fits(reader) ? found : -1;
+}
+
+// An affine node can fold into the kernel before it when its parameters are fed (available at the
+// kernel's position) and its outputs other than y are neither fetched nor read.
+bool foldable_affine(const Schedule& s, const Graph& g, const Node& node) {
+  const OpDef& def = *node.def;
+  if (!def.is_channel_affine || !def.is_channel_affine(node.parsed_attrs)) return false;
+  for (std::size_t i = 1; i < node.inputs.size(); ++i)
+    if (g.value(node.inputs[i]).kind == ValueKind::result) return false;
+  for (std::size_t i = 1; i < node.outputs.size(); ++i)
+    if (s.values[node.outputs[i]].kept || s.values[node.outputs[i]].last_reader >= 0) return false;
+  return true;
+}
+
+// The position of the residual sum that is y's only reader, when its other input has y's type and
+// is ready at position `head` (fed, or computed before): the sum a kernel at `head` can add in its
+// epilogue. -1 otherwise.
+std::int32_t residual_sum_after(const Schedule& s, const Graph& g, const std::vector<std::int32_t>& producer,
+                                std::int32_t head, ValueId y) {
+  const std::int32_t reader = only_reader(s, g, y);
+  if (reader < 0 || s.steps[reader].fused_away || s.steps[reader].fused()) return -1;
+  const Node& sum = g.node(s.order[reader]);
+  if (!sum.def->residual_add || sum.inputs.size() != 2 || sum.outputs.size() != 1) return -1;
+  const ValueId residual = sum.inputs[0] == y ? sum.inputs[1] : sum.inputs[0];
+  const bool fits = residual != y && same_type(g, residual, y) && same_type(g, sum.outputs[0], y) && producer[residual] < head;
+  return fits ? reader : -1;
+}
+}  // namespace
+
+void fuse_inference_epilogues(Schedule& s, const Graph& g) {
+  const std::vector<std::int32_t> producer = producer_positions(s, g);
+  for (std::size_t pos = 0; pos < s.order.size(); ++pos) {
+    Step& step = s.steps[pos];
+    const Node& head = g.node(step.node);
+    if (step.fused_away || !head.def->forward_with_epilogue || head.outputs.size() != 1 ||
+        !is_float(g.value(head.outputs[0]).type.dtype))
+      continue;
+    const std::int32_t affine =
+        sole_reader(s, g, head.outputs[0], [&](const Node& n) { return foldable_affine(s, g, n); });
+    if (affine < 0) continue;
+    step.affine = affine;
+    s.steps[affine].fused_away = true;
+    ValueId affine_out = g.node(s.order[affine]).outputs[0];
+    // A residual sum after it (the end of a residual block), when the head can add it.
+    if (head.def->epilogue_residual) {
+      const std::int32_t sum = residual_sum_after(s, g, producer, static_cast<std::int32_t>(pos), affine_out);
+      if (sum >= 0) {
+        step.residual_step = sum;
+        s.steps[sum].fused_away = true;
+        affine_out = g.node(s.order[sum]).outputs[0];
+      }
+    }
+    const std::int32_t act = sole_reader(s, g, affine_out, [](const Node& n) {
+      return n.def->activation != Activation::none && n.inputs.size() == 1 && n.outputs.size() == 1;
+    });
+    if (act < 0) continue;
+    step.activation_step = act;
+    step.activation = g.node(s.order[act]).def->activation;
+    s.steps[act].fused_away = true;
+  }
+}
+
+std::vector<std::int32_t> Step::members(std::int32_t self) const {
+  std::vector<std::int32_t> positions = {self};
+  for (std::int32_t p : {affine, residual_step, activation_step, prologue_reader})
+    if (p >= 0) positions.push_back(p);
+  return positions;
+}
+
 
 void fuse_training_steps(Schedule& s, const Graph& g) {
   const std::vector<std::int32_t> producer = producer_positions(s, g);
@@ -175,22 +201,17 @@ void fuse_training_steps(Schedule& s, const Graph& g) {
     if (head.def->epilogue_residual && head.def->forward_with_epilogue && !head.outputs.empty() &&
         is_float(g.value(head.outputs[0]).type.dtype)) {
       const ValueId y = head.outputs[0];
-      std::int32_t reader = only_reader(s, g, y);
       std::int32_t act = -1;
-      if (reader >= 0 && !s.steps[reader].fused_away && !s.steps[reader].fused()) {
-        const Node& sum = g.node(s.order[reader]);
-        if (sum.def->residual_add && sum.inputs.size() == 2 && sum.outputs.size() == 1) {
-          const ValueId residual = sum.inputs[0] == y ? sum.inputs[1] : sum.inputs[0];
-          // The residual must be ready where the batch norm runs, and the sum must not broadcast.
-          if (residual != y && same_type(g, residual, y) && same_type(g, sum.outputs[0], y) && producer[residual] < pos) {
-            step.residual_step = reader;
-            s.steps[reader].fused_away = true;
-            const std::int32_t after = only_reader(s, g, sum.outputs[0]);
-            if (activation_on(after, sum.outputs[0])) act = after;
-          }
-        } else if (activation_on(reader, y)) {
-          act = reader;
-        }
+      const std::int32_t sum = residual_sum_after(s, g, producer, pos, y);
+      if (sum >= 0) {
+        step.residual_step = sum;
+        s.steps[sum].fused_away = true;
+        const ValueId total = g.node(s.order[sum]).outputs[0];
+        const std::int32_t after = only_reader(s, g, total);
+        if (activation_on(after, total)) act = after;
+      } else {
+        const std::int32_t reader = only_reader(s, g, y);
+        if (activation_on(reader, y)) act = reader;
       }
       if (act >= 0) {
         step.activation_step = act;
@@ -207,7 +228,7 @@ void fuse_training_steps(Schedule& s, const Graph& g) {
       const int input = consumer.def->grad_prologue_input;
       if (!consumer.def->forward_with_grad_prologue || input < 0 || input >= static_cast<int>(consumer.inputs.size()) ||
           consumer.inputs[static_cast<std::size_t>(input)] != grad || !same_type(g, head.inputs[1], grad) ||
-          !ready_at(g, producer, consumer, pos, grad))
+          !ready_at(producer, consumer, pos, grad))
         continue;
       step.prologue_reader = reader;
       step.activation = head.def->activation_grad;

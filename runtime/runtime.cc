@@ -296,10 +296,23 @@ class Executor {
     const std::span<double> scale(map.data(), static_cast<std::size_t>(channels));
     const std::span<double> shift(map.data() + channels, static_cast<std::size_t>(channels));
     affine.def->channel_affine(affine.parsed_attrs, params, scale, shift);
-    Tensor* y = output_buffer(plan, state, step, step.writes[0], inputs);
+    std::vector<const Tensor*> read = inputs;
+    read.push_back(residual_of(plan, state, step));
+    Tensor* y = output_buffer(plan, state, step, step.writes[0], read);
     KernelContext context(head, inputs, {y}, settings.step_seed, settings.batch);
-    const ChannelEpilogue epilogue{.scale = scale.data(), .shift = shift.data(), .activation = step.activation};
+    const ChannelEpilogue epilogue{.scale = scale.data(), .shift = shift.data(), .activation = step.activation,
+                                   .residual = residual_of(plan, state, step)};
     head.def->forward_with_epilogue(head.parsed_attrs, context, epilogue);
+  }
+
+  // The residual a fused step adds: the other input of its residual sum (whose first input is the
+  // head's output, or the affine node's), null without one.
+  static const Tensor* residual_of(const Plan& plan, const State& state, const Step& step) {
+    if (step.residual_step < 0) return nullptr;
+    const Schedule& s = plan.schedule_;
+    const Node& sum = plan.graph_.node(s.order[static_cast<std::size_t>(step.residual_step)]);
+    const Node& before = plan.graph_.node(step.affine >= 0 ? s.order[static_cast<std::size_t>(step.affine)] : step.node);
+    return state.bound[sum.inputs[0] == before.outputs[0] ? sum.inputs[1] : sum.inputs[0]];
   }
 
   // A kernel with the residual add and the activation after it folded in (fuse_training_steps):
@@ -309,11 +322,7 @@ class Executor {
     const Step& step = s.steps[pos];
     const Node& head = plan.graph_.node(step.node);
     std::vector<const Tensor*> inputs = bound_inputs(plan, state, head);
-    const Tensor* residual = nullptr;
-    if (step.residual_step >= 0) {
-      const Node& sum = plan.graph_.node(s.order[static_cast<std::size_t>(step.residual_step)]);
-      residual = state.bound[sum.inputs[0] == head.outputs[0] ? sum.inputs[1] : sum.inputs[0]];
-    }
+    const Tensor* residual = residual_of(plan, state, step);
     std::vector<const Tensor*> read = inputs;
     read.push_back(residual);
     std::vector<Tensor*> outputs;

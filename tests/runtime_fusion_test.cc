@@ -107,6 +107,40 @@ TEST(TrainingFusion, FusedStepIsBitwiseTheSeparateOps) {
   }
 }
 
+TEST(TrainingFusion, ConvolutionsWithoutBatchNormTakeTheirRelu) {
+  // lenet: conv -> relu twice; the relu gradients are read by the pooling's gradient, not fused.
+  const Counts c = count_fusions(training_graph("lenet", 2));
+  EXPECT_EQ(c.activations, 2);
+  EXPECT_EQ(c.residuals, 0);
+  for (int threads : {1, 2}) expect_fused_equals_separate("lenet", 6, DType::f32, threads);
+}
+
+TEST(InferenceFusion, BlockEndsFoldTheResidualSumIntoTheConvolution) {
+  // resnet_ref inference: each block's second convolution takes its batch norm (folded), the
+  // shortcut sum and the relu; the bitwise comparison with separate ops is in runtime_execution_test.
+  Graph g = models::build_model("resnet_ref", {.batch = 2, .seed = 1, .training = false});
+  Schedule s;
+  std::vector<ValueId> logits;
+  for (ValueId out : g.outputs())
+    if (g.value(out).name == "logits") logits.push_back(out);
+  select_fetches(s, g, logits);
+  prune(s, g);
+  liveness(s, g);
+  fuse_inference_epilogues(s, g);
+  int residuals = 0, affine = 0, activations = 0;
+  for (const Step& step : s.steps) {
+    residuals += step.residual_step >= 0;
+    affine += step.affine >= 0;
+    activations += step.activation_step >= 0;
+    if (step.residual_step >= 0) {
+      EXPECT_GE(step.affine, 0);
+    }
+  }
+  EXPECT_EQ(affine, 15);
+  EXPECT_EQ(residuals, 6);
+  EXPECT_EQ(activations, 13);
+}
+
 TEST(TrainingFusion, FusedStepIsBitwiseTheSeparateOpsInFloat64) {
   expect_fused_equals_separate("resnet_tiny", 4, DType::f64, 2);
 }

@@ -144,8 +144,10 @@ void finish_outputs(const ConvGeometry& g, const T* bias, const ChannelEpilogue*
     for (std::int64_t j = 0; j < images; ++j)
       for (std::int64_t f = 0; f < g.f; ++f) {
         T* row = y + (j * g.f + f) * pixels;
-        const double scale = epilogue->scale[f], shift = epilogue->shift[f];
-        for (std::int64_t p = 0; p < pixels; ++p) row[p] = static_cast<T>(row[p] * scale + shift);
+        if (epilogue->scale) {
+          const double scale = epilogue->scale[f], shift = epilogue->shift[f];
+          for (std::int64_t p = 0; p < pixels; ++p) row[p] = static_cast<T>(row[p] * scale + shift);
+        }
         if (epilogue->activation == Activation::relu)
           for (std::int64_t p = 0; p < pixels; ++p) row[p] = row[p] > T(0) ? row[p] : T(0);
       }

@@ -132,8 +132,10 @@ void finish(T* out, std::int64_t count, const T* bias, const ChannelEpilogue* ep
     for (std::int64_t p = 0; p < count; ++p) out[p] += b;
   }
   if (!epilogue) return;
-  const double scale = epilogue->scale[f], shift = epilogue->shift[f];
-  for (std::int64_t p = 0; p < count; ++p) out[p] = static_cast<T>(out[p] * scale + shift);
+  if (epilogue->scale) {
+    const double scale = epilogue->scale[f], shift = epilogue->shift[f];
+    for (std::int64_t p = 0; p < count; ++p) out[p] = static_cast<T>(out[p] * scale + shift);
+  }
   if (epilogue->activation == Activation::relu)
     for (std::int64_t p = 0; p < count; ++p) out[p] = out[p] > T(0) ? out[p] : T(0);
 }

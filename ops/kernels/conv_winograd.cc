@@ -327,8 +327,10 @@ void transform_outputs(const Layout& l, const float* product, std::int64_t ld, s
         if (bias)
           for (std::int64_t p = 0; p < l.ow; ++p) dst[p] += bias[f];
         if (epilogue) {
-          const double scale = epilogue->scale[f], shift = epilogue->shift[f];
-          for (std::int64_t p = 0; p < l.ow; ++p) dst[p] = static_cast<float>(dst[p] * scale + shift);
+          if (epilogue->scale) {
+            const double scale = epilogue->scale[f], shift = epilogue->shift[f];
+            for (std::int64_t p = 0; p < l.ow; ++p) dst[p] = static_cast<float>(dst[p] * scale + shift);
+          }
           if (epilogue->activation == Activation::relu)
             for (std::int64_t p = 0; p < l.ow; ++p) dst[p] = dst[p] > 0.0f ? dst[p] : 0.0f;
         }
