@@ -8,7 +8,9 @@
 //  - relu, add and batch-norm forward/backward GB/s through the runtime (one-node plans);
 //  - per-node overhead: a chain of 1000 tiny elementwise nodes, microseconds per node.
 // Usage: dagrad_bench_kernels [--threads N] [--batch N] [--grouped-batch N] [--isa NAME] [--cpu-time]
-// (--isa baseline|avx2|avx512 forces a kernel path, as DAGRAD_ISA does.)
+//                             [--resnet-ref-only]
+// (--isa baseline|avx2|avx512 forces a kernel path, as DAGRAD_ISA does; --resnet-ref-only stops
+// after resnet_ref's convolutions, for quick before/after comparisons of the conv kernels.)
 #include <oneapi/tbb/task_arena.h>
 
 #include <time.h>
@@ -245,8 +247,10 @@ void bench_node_overhead(int threads) {
 int main(int argc, char** argv) {
   int threads = 2;
   std::int64_t batch = 64, grouped_batch = 16;
+  bool resnet_ref_only = false;
   for (int i = 1; i < argc; ++i) {
     if (!std::strcmp(argv[i], "--cpu-time")) g_cpu_time = true;
+    else if (!std::strcmp(argv[i], "--resnet-ref-only")) resnet_ref_only = true;
     else if (!std::strcmp(argv[i], "--threads") && i + 1 < argc) threads = std::atoi(argv[++i]);
     else if (!std::strcmp(argv[i], "--batch") && i + 1 < argc) batch = std::atoll(argv[++i]);
     else if (!std::strcmp(argv[i], "--grouped-batch") && i + 1 < argc) grouped_batch = std::atoll(argv[++i]);
@@ -258,7 +262,8 @@ int main(int argc, char** argv) {
         return 2;
       }
     } else {
-      std::fprintf(stderr, "usage: %s [--threads N] [--batch N] [--grouped-batch N] [--isa baseline|avx2|avx512] [--cpu-time]\n",
+      std::fprintf(stderr, "usage: %s [--threads N] [--batch N] [--grouped-batch N] [--isa baseline|avx2|avx512] [--cpu-time] "
+                   "[--resnet-ref-only]\n",
                    argv[0]);
       return 2;
     }
@@ -275,6 +280,7 @@ int main(int argc, char** argv) {
   std::printf("single-threaded sgemm 256x256x256: %.1f GFLOP/s; conv-like 16x784x144: %.1f; 64x49x576: %.1f\n", sgemm,
               sgemm_gflops(16, 784, 144), sgemm_gflops(64, 49, 576));
   bench_convs(arena, threads, batch, sgemm, peak, "convolution (resnet_ref)", kResnetRefShapes);
+  if (resnet_ref_only) return 0;
   bench_convs(arena, threads, grouped_batch, sgemm, peak, "convolution (ResNet-18 stem and stage 1)", kResnet18Shapes);
   bench_convs(arena, threads, grouped_batch, sgemm, peak, "grouped convolution (ResNeXt-50 32x4d)", kResnextShapes);
   bench_elementwise(threads, batch);
