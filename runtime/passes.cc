@@ -104,14 +104,7 @@ bool ready_at(const std::vector<std::int32_t>& producer, const Node& node, std::
 namespace {
 // The position of v's only reader when that reader takes v as input 0 and satisfies `fits`; -1 otherwise.
 template <class Fits> std::int32_t sole_reader(const Schedule& s, const Graph& g, ValueId v, Fits fits) {
-  if (s.values[v].kept) return -1;
-  std::int32_t found = -1;
-  for (std::size_t pos = 0; pos < s.order.size(); ++pos)
-    for (ValueId in : g.node(s.order[pos]).inputs)
-      if (in == v) {
-        if (found >= 0) return -1;
-        found = static_cast<std::int32_t>(pos);
-      }
+  const std::int32_t found = only_reader(s, g, v);
   if (found < 0) return -1;
   const Node& reader = g.node(s.order[found]);
   return reader.inputs[0] == v && fits(reader) ? found : -1;
