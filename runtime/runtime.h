@@ -1,7 +1,8 @@
 #pragma once
 // Executes graphs. compile() makes an immutable plan by running the passes of runtime/passes.h:
-// prune, liveness, peak memory, fusion (an inference convolution with the batch norm and relu
-// after it, found through op traits), buffer slots by liveness (a slot is reused once its value's
+// prune, liveness, peak memory, fusion (an inference convolution with the batch norm, residual sum
+// and relu after it; a training batch norm with its relu and residual sum, and relu_grad inside
+// batch_norm_grad; found through op traits, bitwise equal to the separate ops), buffer slots by liveness (a slot is reused once its value's
 // last reader ran; ops with an in_place_input write over it where it dies), dependency edges. run() executes it with oneTBB. The buffers of a run live in a run
 // state that the plan's pool hands to one run at a time, so several threads may run one plan at
 // once, and runs after the first allocate only the fetched tensors they return.
@@ -61,7 +62,7 @@ class Plan {
   // Whether the node at position `before` of order() must finish before the one at `after` starts
   // (a path of data or buffer-reuse edges); positions with neither order may run at the same time.
   bool must_precede(std::size_t before, std::size_t after) const;
-  // Nodes that run inside another node's kernel (batch norms and relus fused into convolutions).
+  // Nodes that run inside another node's kernel (runtime/passes.h: the fusion passes).
   std::int64_t fused_node_count() const;
   // The passes' result: per position a Step, per value its liveness and slot (runtime/passes.h).
   const Schedule& schedule() const { return schedule_; }
