@@ -69,7 +69,6 @@ void measure_peak(Schedule& s, const Graph& g) {
   }
 }
 
-
 namespace {
 // The position of v's only reader (reading it once, at any input), -1 if v is fetched or read by
 // none or several.
@@ -99,9 +98,7 @@ bool same_type(const Graph& g, ValueId a, ValueId b) { return g.value(a).type ==
 bool ready_at(const std::vector<std::int32_t>& producer, const Node& node, std::int32_t pos, ValueId skip) {
   return std::all_of(node.inputs.begin(), node.inputs.end(), [&](ValueId in) { return in == skip || producer[in] < pos; });
 }
-}  // namespace
 
-namespace {
 // The position of v's only reader when that reader takes v as input 0 and satisfies `fits`; -1 otherwise.
 template <class Fits> std::int32_t sole_reader(const Schedule& s, const Graph& g, ValueId v, Fits fits) {
   const std::int32_t found = only_reader(s, g, v);
@@ -135,6 +132,34 @@ std::int32_t residual_sum_after(const Schedule& s, const Graph& g, const std::ve
   const bool fits = residual != y && same_type(g, residual, y) && same_type(g, sum.outputs[0], y) && producer[residual] < head;
   return fits ? reader : -1;
 }
+
+// Whether the step at `pos` is an activation of v alone, not yet fused.
+bool activation_of(const Schedule& s, const Graph& g, std::int32_t pos, ValueId v) {
+  if (pos < 0 || s.steps[pos].fused_away || s.steps[pos].fused()) return false;
+  const Node& n = g.node(s.order[pos]);
+  return n.def->activation != Activation::none && n.inputs.size() == 1 && n.inputs[0] == v && n.outputs.size() == 1 &&
+         same_type(g, v, n.outputs[0]);
+}
+
+// Folds into the step at `head` the residual sum reading y (when the head's kernel can add it) and
+// then the activation of the result, each only when it is the value's sole reader.
+void absorb_sum_and_activation(Schedule& s, const Graph& g, const std::vector<std::int32_t>& producer, std::int32_t head,
+                               ValueId y) {
+  Step& step = s.steps[head];
+  if (g.node(step.node).def->epilogue_residual) {
+    const std::int32_t sum = residual_sum_after(s, g, producer, head, y);
+    if (sum >= 0) {
+      step.residual_step = sum;
+      s.steps[sum].fused_away = true;
+      y = g.node(s.order[sum]).outputs[0];
+    }
+  }
+  const std::int32_t act = only_reader(s, g, y);
+  if (!activation_of(s, g, act, y)) return;
+  step.activation_step = act;
+  step.activation = g.node(s.order[act]).def->activation;
+  s.steps[act].fused_away = true;
+}
 }  // namespace
 
 void fuse_inference_epilogues(Schedule& s, const Graph& g) {
@@ -150,23 +175,7 @@ void fuse_inference_epilogues(Schedule& s, const Graph& g) {
     if (affine < 0) continue;
     step.affine = affine;
     s.steps[affine].fused_away = true;
-    ValueId affine_out = g.node(s.order[affine]).outputs[0];
-    // A residual sum after it (the end of a residual block), when the head can add it.
-    if (head.def->epilogue_residual) {
-      const std::int32_t sum = residual_sum_after(s, g, producer, static_cast<std::int32_t>(pos), affine_out);
-      if (sum >= 0) {
-        step.residual_step = sum;
-        s.steps[sum].fused_away = true;
-        affine_out = g.node(s.order[sum]).outputs[0];
-      }
-    }
-    const std::int32_t act = sole_reader(s, g, affine_out, [](const Node& n) {
-      return n.def->activation != Activation::none && n.inputs.size() == 1 && n.outputs.size() == 1;
-    });
-    if (act < 0) continue;
-    step.activation_step = act;
-    step.activation = g.node(s.order[act]).def->activation;
-    s.steps[act].fused_away = true;
+    absorb_sum_and_activation(s, g, producer, static_cast<std::int32_t>(pos), g.node(s.order[affine]).outputs[0]);
   }
 }
 
@@ -177,15 +186,8 @@ std::vector<std::int32_t> Step::members(std::int32_t self) const {
   return positions;
 }
 
-
 void fuse_training_steps(Schedule& s, const Graph& g) {
   const std::vector<std::int32_t> producer = producer_positions(s, g);
-  auto activation_on = [&](std::int32_t pos, ValueId v) {
-    if (pos < 0 || s.steps[pos].fused_away || s.steps[pos].fused()) return false;
-    const Node& n = g.node(s.order[pos]);
-    return n.def->activation != Activation::none && n.inputs.size() == 1 && n.inputs[0] == v && n.outputs.size() == 1 &&
-           same_type(g, v, n.outputs[0]);
-  };
   for (std::size_t i = 0; i < s.order.size(); ++i) {
     const auto pos = static_cast<std::int32_t>(i);
     Step& step = s.steps[i];
@@ -193,24 +195,7 @@ void fuse_training_steps(Schedule& s, const Graph& g) {
     const Node& head = g.node(step.node);
     if (head.def->epilogue_residual && head.def->forward_with_epilogue && !head.outputs.empty() &&
         is_float(g.value(head.outputs[0]).type.dtype)) {
-      const ValueId y = head.outputs[0];
-      std::int32_t act = -1;
-      const std::int32_t sum = residual_sum_after(s, g, producer, pos, y);
-      if (sum >= 0) {
-        step.residual_step = sum;
-        s.steps[sum].fused_away = true;
-        const ValueId total = g.node(s.order[sum]).outputs[0];
-        const std::int32_t after = only_reader(s, g, total);
-        if (activation_on(after, total)) act = after;
-      } else {
-        const std::int32_t reader = only_reader(s, g, y);
-        if (activation_on(reader, y)) act = reader;
-      }
-      if (act >= 0) {
-        step.activation_step = act;
-        step.activation = g.node(s.order[act]).def->activation;
-        s.steps[act].fused_away = true;
-      }
+      absorb_sum_and_activation(s, g, producer, pos, head.outputs[0]);
       continue;
     }
     if (head.def->activation_grad != Activation::none && head.inputs.size() == 2 && head.outputs.size() == 1) {

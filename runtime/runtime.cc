@@ -259,16 +259,12 @@ class Executor {
 
   static void run_step(const Plan& plan, State& state, std::size_t pos, const RunSettings& settings) {
     const Step& step = plan.schedule_.steps[pos];
-    if (step.affine >= 0) {
-      run_fused(plan, state, pos, settings);
-      return;
-    }
     if (step.prologue_reader >= 0) {
       run_with_grad_prologue(plan, state, pos, settings);
       return;
     }
     if (step.fused()) {
-      run_with_residual_epilogue(plan, state, pos, settings);
+      run_with_epilogue(plan, state, pos, settings);
       return;
     }
     const Node& node = plan.graph_.node(step.node);
@@ -280,28 +276,35 @@ class Executor {
     if (plan.options_.check_numerics) check_node(plan.graph_, node, inputs, outputs);
   }
 
-  // A kernel with a channel-affine node (and an activation) folded in as its epilogue: the affine
-  // op computes its per-channel scale and shift from its parameters, the head kernel applies them.
-  static void run_fused(const Plan& plan, State& state, std::size_t pos, const RunSettings& settings) {
+  // A kernel with an epilogue folded in (runtime/passes.h): the channel-affine node after it (its
+  // op computes the per-channel scale and shift from its parameters, the head kernel applies
+  // them), the residual sum and the activation. The head writes the group's result as its output
+  // 0, and its own other outputs; an affine node's other outputs are never written.
+  static void run_with_epilogue(const Plan& plan, State& state, std::size_t pos, const RunSettings& settings) {
     const Schedule& s = plan.schedule_;
     const Step& step = s.steps[pos];
     const Node& head = plan.graph_.node(step.node);
-    const Node& affine = plan.graph_.node(s.order[static_cast<std::size_t>(step.affine)]);
     std::vector<const Tensor*> inputs = bound_inputs(plan, state, head);
-    std::vector<const Tensor*> params = {nullptr};  // the affine node's x is computed inside the kernel
-    for (std::size_t i = 1; i < affine.inputs.size(); ++i) params.push_back(state.bound[affine.inputs[i]]);
-    const std::int64_t channels = plan.graph_.value(head.outputs[0]).type.shape.at(1);
-    std::vector<double>& map = state.affine[pos];
-    map.resize(static_cast<std::size_t>(2 * channels));
-    const std::span<double> scale(map.data(), static_cast<std::size_t>(channels));
-    const std::span<double> shift(map.data() + channels, static_cast<std::size_t>(channels));
-    affine.def->channel_affine(affine.parsed_attrs, params, scale, shift);
+    ChannelEpilogue epilogue{.activation = step.activation, .residual = residual_of(plan, state, step)};
+    if (step.affine >= 0) {
+      const Node& affine = plan.graph_.node(s.order[static_cast<std::size_t>(step.affine)]);
+      std::vector<const Tensor*> params = {nullptr};  // the affine node's x is computed inside the kernel
+      for (std::size_t i = 1; i < affine.inputs.size(); ++i) params.push_back(state.bound[affine.inputs[i]]);
+      const std::int64_t channels = plan.graph_.value(head.outputs[0]).type.shape.at(1);
+      std::vector<double>& map = state.affine[pos];
+      map.resize(static_cast<std::size_t>(2 * channels));
+      const std::span<double> scale(map.data(), static_cast<std::size_t>(channels));
+      const std::span<double> shift(map.data() + channels, static_cast<std::size_t>(channels));
+      affine.def->channel_affine(affine.parsed_attrs, params, scale, shift);
+      epilogue.scale = scale.data();
+      epilogue.shift = shift.data();
+    }
     std::vector<const Tensor*> read = inputs;
-    read.push_back(residual_of(plan, state, step));
-    Tensor* y = output_buffer(plan, state, step, step.writes[0], read);
-    KernelContext context(head, inputs, {y}, settings.step_seed, settings.batch);
-    const ChannelEpilogue epilogue{.scale = scale.data(), .shift = shift.data(), .activation = step.activation,
-                                   .residual = residual_of(plan, state, step)};
+    read.push_back(epilogue.residual);
+    std::vector<Tensor*> outputs;
+    const std::size_t written = step.affine >= 0 ? 1 : step.writes.size();
+    for (std::size_t i = 0; i < written; ++i) outputs.push_back(output_buffer(plan, state, step, step.writes[i], read));
+    KernelContext context(head, inputs, outputs, settings.step_seed, settings.batch);
     head.def->forward_with_epilogue(head.parsed_attrs, context, epilogue);
   }
 
@@ -313,23 +316,6 @@ class Executor {
     const Node& sum = plan.graph_.node(s.order[static_cast<std::size_t>(step.residual_step)]);
     const Node& before = plan.graph_.node(step.affine >= 0 ? s.order[static_cast<std::size_t>(step.affine)] : step.node);
     return state.bound[sum.inputs[0] == before.outputs[0] ? sum.inputs[1] : sum.inputs[0]];
-  }
-
-  // A kernel with the residual add and the activation after it folded in (fuse_training_steps):
-  // it writes the activation's output as its output 0, and its own other outputs.
-  static void run_with_residual_epilogue(const Plan& plan, State& state, std::size_t pos, const RunSettings& settings) {
-    const Schedule& s = plan.schedule_;
-    const Step& step = s.steps[pos];
-    const Node& head = plan.graph_.node(step.node);
-    std::vector<const Tensor*> inputs = bound_inputs(plan, state, head);
-    const Tensor* residual = residual_of(plan, state, step);
-    std::vector<const Tensor*> read = inputs;
-    read.push_back(residual);
-    std::vector<Tensor*> outputs;
-    for (ValueId out : step.writes) outputs.push_back(output_buffer(plan, state, step, out, read));
-    KernelContext context(head, inputs, outputs, settings.step_seed, settings.batch);
-    const ChannelEpilogue epilogue{.activation = step.activation, .residual = residual};
-    head.def->forward_with_epilogue(head.parsed_attrs, context, epilogue);
   }
 
   // An activation's gradient computed inside its only reader's kernel (fuse_training_steps): the
